@@ -1,0 +1,159 @@
+"""Every setting, typed and read once, from the environment (flags may override).
+
+One ``Settings`` serves ``imagegate serve`` and every admin command. An unknown
+``IMAGEGATE_*`` variable or a malformed value stops startup with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PREFIX = "IMAGEGATE_"
+DEFAULT_UPSTREAM_URL = "https://registry-1.docker.io"
+DEFAULT_HUB_API_URL = "https://hub.docker.com"
+
+
+class ConfigError(Exception):
+    """A setting is unknown or malformed; the message names it."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "imagegate"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=_default_data_dir)
+    database_url: str = ""  # empty: SQLite in the data dir
+    upstream_url: str = DEFAULT_UPSTREAM_URL
+    upstream_username: str = ""
+    upstream_password: str = field(default="", repr=False)
+    public_url: str = ""  # empty: derived from each request's Host header
+    hub_api_url: str = DEFAULT_HUB_API_URL  # empty: no publisher lookups (overrides only)
+    host: str = "127.0.0.1"
+    port: int = 5000
+    log_level: str = "info"
+    token_ttl_seconds: int = 300
+    upstream_timeout_seconds: float = 30.0
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'imagegate.db'}"
+
+    @property
+    def upstream_credentials(self) -> tuple[str, str] | None:
+        if self.upstream_username:
+            return (self.upstream_username, self.upstream_password)
+        return None
+
+
+_ENV_NAMES = {f.name: PREFIX + f.name.upper() for f in fields(Settings)}
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _url(name: str, value: str, *, allow_empty: bool = False) -> str:
+    if not value and allow_empty:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}: {value!r} is not an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _positive_int(name: str, value: str, upper: int | None = None) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a whole number") from None
+    if number <= 0 or (upper is not None and number > upper):
+        limit = f" between 1 and {upper}" if upper else " greater than 0"
+        raise ConfigError(f"{name}: {value!r} must be a number{limit}")
+    return number
+
+
+def _parse(name: str, env_name: str, value: str) -> Any:
+    if name == "data_dir":
+        if not value:
+            raise ConfigError(f"{env_name}: must not be empty")
+        return Path(value).expanduser()
+    if name == "database_url":
+        scheme = urlsplit(value).scheme.split("+")[0]
+        if value and scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ConfigError(
+                f"{env_name}: {value!r} is not a sqlite:/// or postgresql:// URL"
+            )
+        return value
+    if name in ("upstream_url",):
+        return _url(env_name, value)
+    if name in ("public_url", "hub_api_url"):
+        return _url(env_name, value, allow_empty=True)
+    if name == "port":
+        return _positive_int(env_name, value, 65535)
+    if name == "token_ttl_seconds":
+        ttl = _positive_int(env_name, value)
+        if ttl < 60:
+            raise ConfigError(f"{env_name}: {value!r} must be at least 60 seconds")
+        return ttl
+    if name == "upstream_timeout_seconds":
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ConfigError(f"{env_name}: {value!r} is not a number of seconds") from None
+        if seconds <= 0:
+            raise ConfigError(f"{env_name}: {value!r} must be greater than 0")
+        return seconds
+    if name == "log_level":
+        if value.lower() not in _LOG_LEVELS:
+            raise ConfigError(f"{env_name}: {value!r} is not one of {', '.join(_LOG_LEVELS)}")
+        return value.lower()
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``); flags override.
+
+    Overrides whose value is ``None`` are ignored, so CLI flags can be passed as is.
+    """
+    environ = os.environ if environ is None else environ
+    known = set(_ENV_NAMES.values())
+    for key in environ:
+        if key.startswith(PREFIX) and key not in known:
+            raise ConfigError(
+                f"{key}: unknown setting; known settings are {', '.join(sorted(known))}"
+            )
+    values: dict[str, Any] = {}
+    for name, env_name in _ENV_NAMES.items():
+        if env_name in environ:
+            values[name] = _parse(name, env_name, environ[env_name])
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in _ENV_NAMES:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = _parse(name, f"--{name.replace('_', '-')}", str(value))
+    settings = Settings(**values)
+    if bool(settings.upstream_username) != bool(settings.upstream_password):
+        raise ConfigError(
+            "IMAGEGATE_UPSTREAM_USERNAME and IMAGEGATE_UPSTREAM_PASSWORD must be set together"
+        )
+    return settings
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)

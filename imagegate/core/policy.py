@@ -1,0 +1,173 @@
+"""The Image Access Management decision: a pure function of who, what and the policies.
+
+Rules (REFERENCE.md section 1, issue 2):
+
+- An organization's namespace is readable only by its members.
+- A signed-in user is bound by the policy of every organization they belong to that has
+  image access enabled, except organizations where they are an owner; a pull must pass
+  all of them. Anonymous pulls are bound by no organization's policy.
+- For organization X's policy, an image in X's namespace is an organization image
+  (always allowed); everywhere else it is official (``library``), verified publisher,
+  sponsored OSS (treated as community) or community.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from imagegate.core.categories import Category, PublisherStatus
+from imagegate.core.names import RepositoryName
+
+
+@dataclass(frozen=True)
+class ImageAccessSettings:
+    """One organization's settings; the defaults are what enabling starts from."""
+
+    enabled: bool = False
+    allow_official: bool = True
+    allow_verified_publishers: bool = True
+    allow_community: bool = False
+
+    def allows(self, category: Category) -> bool:
+        if not self.enabled or category is Category.ORGANIZATION:
+            return True
+        if category is Category.OFFICIAL:
+            return self.allow_official
+        if category is Category.VERIFIED_PUBLISHER:
+            return self.allow_verified_publishers
+        return self.allow_community  # community, and sponsored OSS counts as community
+
+
+@dataclass(frozen=True)
+class Membership:
+    org: str
+    is_owner: bool
+    settings: ImageAccessSettings
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks: ``username`` is ``None`` for an anonymous client."""
+
+    username: str | None
+    memberships: Sequence[Membership] = ()
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.username is None
+
+    def membership(self, org: str) -> Membership | None:
+        return next((m for m in self.memberships if m.org == org), None)
+
+
+class Outcome(enum.StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"  # image access policy
+    NOT_MEMBER = "not_member"  # an organization's private namespace
+    UNAUTHENTICATED = "unauthenticated"  # sign in first
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    repository: RepositoryName
+    category: Category  # for the requester: organization when it is one of their orgs
+    reason: str  # why, for logs and the audit trail
+    org: str | None = None  # the organization whose rule decided a refusal
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is Outcome.ALLOWED
+
+    @property
+    def message(self) -> str:
+        """The text a registry client shows for a refusal."""
+        repo = self.repository.full
+        if self.outcome is Outcome.DENIED:
+            return f"image access restricted: {repo} blocked for organization {self.org}: {self.reason}"
+        if self.outcome is Outcome.NOT_MEMBER:
+            return f"requested access to the resource is denied: {self.reason}"
+        if self.outcome is Outcome.UNAUTHENTICATED:
+            return f"authentication required: {self.reason}"
+        return self.reason
+
+
+def base_category(repository: RepositoryName, publisher: PublisherStatus) -> Category:
+    """The category for anyone who is not a member of the namespace's organization."""
+    if repository.is_official:
+        return Category.OFFICIAL
+    return Category(publisher.value)
+
+
+def category_for(org: str, repository: RepositoryName, publisher: PublisherStatus) -> Category:
+    """The category of ``repository`` under organization ``org``'s policy."""
+    if repository.namespace == org:
+        return Category.ORGANIZATION
+    return base_category(repository, publisher)
+
+
+def _not_allowed_reason(category: Category) -> str:
+    if category is Category.SPONSORED_OSS:
+        return "Sponsored OSS images count as community images, which are not allowed"
+    return f"{category.label} are not allowed"
+
+
+def decide_pull(
+    requester: Requester,
+    repository: RepositoryName,
+    publisher: PublisherStatus,
+    namespace_org: str | None,
+) -> Decision:
+    """Decide whether ``requester`` may pull from ``repository``.
+
+    ``namespace_org`` is the local organization that owns the repository's namespace,
+    if any; ``publisher`` is the namespace's publisher status (community when unknown).
+    """
+    own = requester.membership(namespace_org) if namespace_org is not None else None
+    category = Category.ORGANIZATION if own is not None else base_category(repository, publisher)
+
+    if namespace_org is not None and own is None:
+        if requester.is_anonymous:
+            return Decision(
+                Outcome.UNAUTHENTICATED,
+                repository,
+                category,
+                f"{repository.full} belongs to organization {namespace_org}; "
+                "sign in as one of its members",
+                namespace_org,
+            )
+        return Decision(
+            Outcome.NOT_MEMBER,
+            repository,
+            category,
+            f"{repository.full} belongs to organization {namespace_org}, "
+            f"and {requester.username} is not a member",
+            namespace_org,
+        )
+
+    bound = sorted(
+        (m for m in requester.memberships if m.settings.enabled and not m.is_owner),
+        key=lambda m: m.org,
+    )
+    for membership in bound:
+        org_category = category_for(membership.org, repository, publisher)
+        if not membership.settings.allows(org_category):
+            return Decision(
+                Outcome.DENIED,
+                repository,
+                org_category,
+                _not_allowed_reason(org_category),
+                membership.org,
+            )
+
+    if requester.is_anonymous:
+        reason = "anonymous pulls are bound by no organization's policy"
+    elif bound:
+        reason = f"{category.label} are allowed by " + ", ".join(m.org for m in bound)
+    elif any(m.settings.enabled for m in requester.memberships):
+        reason = "owners may pull every image"
+    else:
+        reason = "no image access policy applies"
+    return Decision(Outcome.ALLOWED, repository, category, reason)

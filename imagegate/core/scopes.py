@@ -1,0 +1,38 @@
+"""Token scopes (``repository:NAME:pull,push``) as the Docker token spec writes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scope:
+    type: str
+    name: str
+    actions: frozenset[str]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
+
+
+def parse_scope(value: str) -> Scope | None:
+    """Parse one scope; ``None`` when it is malformed (clients then get no access for it).
+
+    The name may hold ``host:port``, so split on the LAST two colons only.
+    """
+    parts = value.rsplit(":", 2)
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        return None
+    type_, name, actions = parts
+    return Scope(type_, name, frozenset(a for a in actions.split(",") if a))
+
+
+def parse_scopes(values: list[str]) -> list[Scope]:
+    """Parse every ``scope`` parameter; a parameter may itself hold space-separated scopes."""
+    scopes = []
+    for value in values:
+        for item in value.split():
+            scope = parse_scope(item)
+            if scope is not None:
+                scopes.append(scope)
+    return scopes

@@ -1,0 +1,1 @@
+"""Registry content: the local cache composed with the upstream behind one interface."""
