@@ -1,0 +1,275 @@
+"""A real CNCF distribution registry (``docker-registry serve``) as a test upstream.
+
+It listens on a free 127.0.0.1 port, stores content on the filesystem under a temporary
+directory, allows deletes, and can require Basic (htpasswd) or Bearer (token) auth::
+
+    with UpstreamRegistry(tmp_path) as upstream:
+        push_image(upstream.url, "library/alpine", "3", image)
+
+``htpasswd_auth`` and ``token_auth`` build the ``auth`` config section.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from email.message import Message
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+REGISTRY_BINARY = "docker-registry"
+START_TIMEOUT_SECONDS = 15.0
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (the registry binds it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def htpasswd_auth(
+    directory: Path, users: Mapping[str, str], realm: str = "upstream"
+) -> dict[str, Any]:
+    """Write a bcrypt htpasswd file (distribution accepts only bcrypt) and return the section."""
+    import bcrypt
+
+    path = directory / "htpasswd"
+    lines = [
+        f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}"
+        for user, password in users.items()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return {"htpasswd": {"realm": realm, "path": str(path)}}
+
+
+def token_auth(realm: str, service: str, issuer: str, rootcertbundle: Path) -> dict[str, Any]:
+    """The ``auth.token`` section: distribution verifies JWTs signed by the bundle's keys."""
+    return {
+        "token": {
+            "realm": realm,
+            "service": service,
+            "issuer": issuer,
+            "rootcertbundle": str(rootcertbundle),
+        }
+    }
+
+
+class UpstreamRegistry:
+    """One ``docker-registry`` process; ``start``/``stop`` or use it as a context manager."""
+
+    def __init__(self, directory: Path, auth: Mapping[str, Any] | None = None) -> None:
+        self.directory = directory
+        self.auth = dict(auth) if auth else None
+        self.port = free_port()
+        self.storage_dir = directory / "upstream-storage"
+        self.config_path = directory / "upstream-config.yml"
+        self.log_path = directory / "upstream.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def host(self) -> str:
+        """``host:port`` as image references write it."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "version": 0.1,
+            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(self.storage_dir)},
+                "delete": {"enabled": True},
+                "maintenance": {"uploadpurging": {"enabled": False}},
+            },
+            "http": {"addr": self.host, "secret": "imagegate-tests"},
+        }
+        if self.auth:
+            config["auth"] = self.auth
+        return config
+
+    def start(self) -> UpstreamRegistry:
+        """Start the registry and wait until ``/v2/`` answers (restartable after ``stop``)."""
+        if shutil.which(REGISTRY_BINARY) is None:
+            raise RuntimeError(
+                f"{REGISTRY_BINARY} is not installed (Debian package docker-registry)"
+            )
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        # JSON is YAML, so no YAML writer is needed.
+        self.config_path.write_text(json.dumps(self.config()))
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [REGISTRY_BINARY, "serve", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.url}/v2/", timeout=1):
+                    return
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:  # auth is configured: it answers, so it is up
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        log = self.log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{REGISTRY_BINARY} did not start on {self.url}:\n{log}")
+
+    def stop(self) -> None:
+        """Terminate the registry and wait for it; content on disk survives a restart."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> UpstreamRegistry:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _challenge_params(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="r",service="s"`` -> ("bearer", {"realm": "r", "service": "s"})."""
+    scheme, _, rest = header.partition(" ")
+    params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+    return scheme.lower(), params
+
+
+class RegistryHttp:
+    """A tiny synchronous distribution client for one repository, for seeding test registries.
+
+    It answers one 401 challenge per request: Basic with ``credentials``, or Bearer by
+    fetching a token (with ``credentials`` as Basic auth when given) for pull and push.
+    """
+
+    def __init__(
+        self, url: str, repository: str, credentials: tuple[str, str] | None = None
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.repository = repository
+        self.credentials = credentials
+        self._authorization: str | None = None
+
+    def _basic(self) -> str:
+        assert self.credentials is not None
+        user, password = self.credentials
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def _authorize(self, challenge: str) -> None:
+        scheme, params = _challenge_params(challenge)
+        if scheme == "basic":
+            if self.credentials is None:
+                raise RuntimeError(f"{self.url} asks for Basic auth and no credentials were given")
+            self._authorization = self._basic()
+            return
+        query = urllib.parse.urlencode(
+            {
+                "service": params.get("service", ""),
+                "scope": f"repository:{self.repository}:pull,push",
+            }
+        )
+        request = urllib.request.Request(f"{params['realm']}?{query}")
+        if self.credentials is not None:
+            request.add_header("Authorization", self._basic())
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+        self._authorization = "Bearer " + (body.get("token") or body["access_token"])
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, Message, bytes]:
+        """Send once, answer a 401 challenge, send again; errors come back as statuses."""
+        for attempt in range(2):
+            request = urllib.request.Request(url, data=body, method=method)
+            for name, value in (headers or {}).items():
+                request.add_header(name, value)
+            if self._authorization:
+                request.add_header("Authorization", self._authorization)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status, response.headers, response.read()
+            except urllib.error.HTTPError as exc:
+                challenge = exc.headers.get("WWW-Authenticate")
+                if exc.code == 401 and challenge and attempt == 0:
+                    self._authorize(challenge)
+                    continue
+                return exc.code, exc.headers, exc.read()
+        raise AssertionError("unreachable")
+
+    def _expect(self, what: str, answer: tuple[int, Message, bytes], *statuses: int) -> Message:
+        status, headers, body = answer
+        if status not in statuses:
+            raise RuntimeError(f"{what}: HTTP {status}: {body[:500]!r}")
+        return headers
+
+    def upload_blob(self, digest: str, data: bytes) -> None:
+        """Monolithic upload (POST, then PUT with the bytes), skipped if the blob exists."""
+        base = f"{self.url}/v2/{self.repository}/blobs"
+        if self.request("HEAD", f"{base}/{digest}")[0] == 200:
+            return
+        started = self._expect(
+            f"start upload of {digest}", self.request("POST", f"{base}/uploads/", b""), 202
+        )
+        location = urllib.parse.urljoin(self.url, started["Location"])
+        separator = "&" if "?" in location else "?"
+        self._expect(
+            f"upload {digest}",
+            self.request(
+                "PUT",
+                f"{location}{separator}digest={urllib.parse.quote(digest)}",
+                data,
+                {"Content-Type": "application/octet-stream"},
+            ),
+            201,
+        )
+
+    def put_manifest(self, reference: str, manifest: bytes, media_type: str) -> None:
+        url = f"{self.url}/v2/{self.repository}/manifests/{reference}"
+        answer = self.request("PUT", url, manifest, {"Content-Type": media_type})
+        self._expect(f"put manifest {self.repository}:{reference}", answer, 201)
+
+    def delete_manifest(self, digest: str) -> None:
+        url = f"{self.url}/v2/{self.repository}/manifests/{digest}"
+        self._expect(f"delete {self.repository}@{digest}", self.request("DELETE", url), 202)
