@@ -1,0 +1,169 @@
+"""Registry bearer tokens: the signing key, issuing and verifying JWTs.
+
+Tokens follow the Docker token specification (REFERENCE.md section 3): ES256 JWTs with
+``iss, sub, aud, exp, nbf, iat, jti`` and ``access: [{type, name, actions}]``. The key
+lives in the data dir, created on first use; its ``kid`` is the libtrust fingerprint a
+CNCF distribution registry expects, so an upstream registry can trust our tokens too.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from imagegate.core.scopes import Scope
+
+ALGORITHM = "ES256"
+KEY_FILE = "token-signing-key.pem"
+
+
+def libtrust_key_id(public_key: ec.EllipticCurvePublicKey) -> str:
+    """The libtrust key id: base32 of the first 30 bytes of SHA-256(DER), in groups of 4."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private_key: ec.EllipticCurvePrivateKey
+
+    @property
+    def key_id(self) -> str:
+        return libtrust_key_id(self.private_key.public_key())
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
+    def load_or_create(cls, directory: Path) -> SigningKey:
+        """Load the key from ``directory``, creating it (mode 0600, atomically) if absent."""
+        path = directory / KEY_FILE
+        if not path.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            key = cls.generate()
+            pem = key.private_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            temporary = directory / f".{KEY_FILE}.{secrets.token_hex(8)}"
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                # link() fails if another process created the key first; theirs wins.
+                os.link(temporary, path)
+            except FileExistsError:
+                pass
+            finally:
+                temporary.unlink()
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{path} does not hold an EC private key")
+        return cls(loaded)
+
+    def certificate_pem(self, common_name: str = "imagegate token signer") -> bytes:
+        """A self-signed certificate of the public key (a registry's ``rootcertbundle``)."""
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        now = dt.datetime.now(dt.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.private_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=3650))
+            .sign(self.private_key, hashes.SHA256())
+        )
+        return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    issued_at: str  # RFC 3339
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    subject: str  # "" for an anonymous client
+    access: frozenset[tuple[str, str, str]]  # (type, name, action)
+
+    def allows(self, type_: str, name: str, action: str) -> bool:
+        return (type_, name, action) in self.access
+
+
+class InvalidToken(Exception):
+    """The bearer token is malformed, expired, or not ours."""
+
+
+class TokenIssuer:
+    """Issues and verifies the gateway's registry tokens."""
+
+    def __init__(self, key: SigningKey, issuer: str, ttl_seconds: int = 300) -> None:
+        self._key = key
+        self._public_key = key.private_key.public_key()
+        self._kid = key.key_id
+        self.issuer = issuer
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, subject: str, audience: str, access: Iterable[Scope]) -> IssuedToken:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": audience,
+            "exp": now + self.ttl_seconds,
+            "nbf": now - 5,  # tolerate small clock differences
+            "iat": now,
+            "jti": secrets.token_urlsafe(16),
+            "access": [
+                {"type": scope.type, "name": scope.name, "actions": sorted(scope.actions)}
+                for scope in access
+            ],
+        }
+        token = jwt.encode(claims, self._key.private_key, ALGORITHM, headers={"kid": self._kid})
+        issued_at = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return IssuedToken(token, self.ttl_seconds, issued_at)
+
+    def verify(self, token: str, audience: str) -> TokenClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._public_key,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+                leeway=5,
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        access: set[tuple[str, str, str]] = set()
+        for entry in claims.get("access") or []:
+            if not isinstance(entry, dict):
+                continue
+            for action in entry.get("actions") or []:
+                access.add((str(entry.get("type")), str(entry.get("name")), str(action)))
+        return TokenClaims(str(claims["sub"]), frozenset(access))

@@ -1,0 +1,106 @@
+"""The composition root: the one place that builds the gateway's objects and wires them.
+
+Settings are read once (``config.load_settings``); everything else receives what it
+needs through its constructor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from imagegate import logs
+from imagegate.auth.tokens import SigningKey, TokenIssuer
+from imagegate.config import Settings
+from imagegate.core.errors import RegistryError
+from imagegate.http.challenge import TokenRealm
+from imagegate.http.errors import error_response
+from imagegate.http.health import Readiness, healthz
+from imagegate.http.identity import RegistryAuthenticator
+from imagegate.http.middleware import RequestLogMiddleware
+from imagegate.http.registry import RegistryAPI
+from imagegate.http.token import TokenEndpoint
+from imagegate.proxy.interfaces import RegistryContent
+from imagegate.proxy.service import ProxyContent
+from imagegate.services import Services, close_services, open_services
+
+TOKEN_ISSUER = "imagegate"
+
+
+def build_app(settings: Settings, services: Services, content: RegistryContent) -> Starlette:
+    realm = TokenRealm(settings.public_url)
+    issuer = TokenIssuer(
+        SigningKey.load_or_create(settings.keys_dir), TOKEN_ISSUER, settings.token_ttl_seconds
+    )
+    registry = RegistryAPI(RegistryAuthenticator(issuer, realm), services.access, content)
+    token = TokenEndpoint(issuer, services.accounts.authenticate, realm.service)
+    readiness = Readiness({"database": services.database.ping, "storage": content.ready})
+
+    async def registry_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RegistryError)
+        return error_response(request, exc, realm)
+
+    all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    app = Starlette(
+        routes=[
+            Route("/v2/", registry.base, methods=["GET", "HEAD"]),
+            Route("/v2", registry.base, methods=["GET", "HEAD"]),
+            Route("/v2/{path:path}", registry.dispatch, methods=all_methods),
+            Route("/token", token.get, methods=["GET"]),
+            Route("/token", token.post, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/readyz", readiness, methods=["GET", "HEAD"]),
+        ],
+        exception_handlers={RegistryError: registry_error},
+    )
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
+    """Open the database and the content store, build the app, and close both after."""
+    services = await open_services(settings)
+    try:
+        content = ProxyContent.from_settings(settings)
+        try:
+            yield build_app(settings, services, content)
+        finally:
+            await content.close()
+    finally:
+        await close_services(services)
+
+
+async def _serve(settings: Settings) -> None:
+    async with running_gateway(settings) as app:
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http="httptools",
+            server_header=False,
+            timeout_keep_alive=30,
+        )
+        await uvicorn.Server(config).serve()
+
+
+def serve(settings: Settings) -> None:
+    """Run the gateway until interrupted (``imagegate serve``)."""
+    logs.configure(settings.log_level)
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional; asyncio's own loop works too
+        asyncio.run(_serve(settings))
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_serve(settings))

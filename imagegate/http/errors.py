@@ -1,0 +1,44 @@
+"""The one translation of ``RegistryError`` into the registry's JSON error envelope.
+
+Refusals carry a ``WWW-Authenticate`` header as well as the body: a manifest HEAD has no
+body, and Docker's client reports the header's ``error_description`` as ``denied: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from imagegate.core.errors import Denied, RegistryError, Unauthorized
+from imagegate.http.challenge import TokenRealm
+
+logger = logging.getLogger("imagegate.http")
+
+
+def error_body(error: RegistryError) -> bytes:
+    entry: dict[str, object] = {"code": error.code, "message": error.message}
+    entry["detail"] = error.detail if error.detail is not None else {}
+    return json.dumps({"errors": [entry]}).encode()
+
+
+def error_response(request: Request, error: RegistryError, realm: TokenRealm) -> Response:
+    headers = {"Docker-Distribution-API-Version": "registry/2.0"}
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = realm.challenge(
+            request,
+            scope=error.scope,
+            error="insufficient_scope" if error.insufficient_scope else None,
+            description=error.message if error.scope else None,
+        )
+    elif isinstance(error, Denied):
+        headers["WWW-Authenticate"] = realm.challenge(
+            request, error="insufficient_scope", description=error.message
+        )
+    body = error_body(error)
+    headers["Content-Length"] = str(len(body))
+    if request.method == "HEAD":
+        body = b""
+    return Response(body, error.status, headers=headers, media_type="application/json")

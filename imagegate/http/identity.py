@@ -1,0 +1,71 @@
+"""Who is asking: the bearer token on a registry request, checked for the needed scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from imagegate.auth.tokens import InvalidToken, TokenClaims, TokenIssuer
+from imagegate.core.errors import Unauthorized
+from imagegate.core.names import RepositoryName, parse_repository
+from imagegate.core.errors import RegistryError
+from imagegate.http.challenge import TokenRealm
+
+
+@dataclass(frozen=True)
+class Identity:
+    username: str | None  # None: an anonymous client
+    claims: TokenClaims
+
+    @property
+    def display(self) -> str:
+        return self.username or "anonymous"
+
+
+class RegistryAuthenticator:
+    """Verifies bearer tokens; every repository-scoped request also needs its scope."""
+
+    def __init__(self, issuer: TokenIssuer, realm: TokenRealm) -> None:
+        self._issuer = issuer
+        self._realm = realm
+
+    def identify(self, request: Request, scope: str | None = None) -> Identity:
+        header = request.headers.get("authorization", "")
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise Unauthorized(
+                "authentication required: get a token from the realm in WWW-Authenticate",
+                scope=scope,
+            )
+        try:
+            claims = self._issuer.verify(token.strip(), self._realm.service)
+        except InvalidToken as exc:
+            raise Unauthorized(f"invalid or expired token: {exc}", scope=scope) from exc
+        identity = Identity(claims.subject or None, claims)
+        request.state.user = identity.display
+        return identity
+
+    def require_pull(self, request: Request, repository: RepositoryName, raw_name: str) -> Identity:
+        scope = f"repository:{raw_name}:pull"
+        identity = self.identify(request, scope)
+        if not _grants(identity.claims, repository, "pull"):
+            raise Unauthorized(
+                f"the token does not grant pull on {repository.full}; request scope {scope}",
+                scope=scope,
+                insufficient_scope=True,
+            )
+        return identity
+
+
+def _grants(claims: TokenClaims, repository: RepositoryName, action: str) -> bool:
+    """Token names are compared canonically: a token for ``alpine`` serves ``library/alpine``."""
+    for type_, name, granted in claims.access:
+        if type_ != "repository" or granted not in (action, "*"):
+            continue
+        try:
+            if parse_repository(name) == repository:
+                return True
+        except RegistryError:
+            continue
+    return False

@@ -1,0 +1,134 @@
+"""The token endpoint: ``GET /token`` (Docker token spec) and ``POST /token`` (OAuth2 form).
+
+A request with credentials and no scope is a login check (``docker login``). Anonymous
+clients get tokens too; what they may pull is decided on each registry request, so a
+policy change applies before any token expires.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from imagegate.auth.tokens import IssuedToken, TokenIssuer
+from imagegate.core.errors import RegistryError, Unauthorized
+from imagegate.core.names import parse_repository
+from imagegate.core.scopes import Scope, parse_scopes
+
+logger = logging.getLogger("imagegate.auth")
+
+Authenticate = Callable[[str, str], Awaitable[str | None]]
+GRANTABLE_ACTIONS = frozenset({"pull"})
+MAX_FORM_BYTES = 64 * 1024
+
+
+class TokenEndpoint:
+    def __init__(self, issuer: TokenIssuer, authenticate: Authenticate, service: str) -> None:
+        self._issuer = issuer
+        self._authenticate = authenticate
+        self._service = service
+
+    async def get(self, request: Request) -> Response:
+        credentials = _basic_credentials(request)
+        scopes = parse_scopes(request.query_params.getlist("scope"))
+        username = await self._login(request, credentials)
+        token = self._issue(username, scopes)
+        body = {
+            "token": token.token,
+            "access_token": token.token,
+            "expires_in": token.expires_in,
+            "issued_at": token.issued_at,
+        }
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def post(self, request: Request) -> Response:
+        form = await _read_form(request)
+        if form is None:
+            return _oauth_error("invalid_request", "the body must be UTF-8 form data under 64 KiB")
+        if form.get("grant_type", "") != "password":
+            # We issue no refresh tokens; an OAuth2 client then falls back to GET /token.
+            return _oauth_error(
+                "unsupported_grant_type",
+                "only grant_type=password is supported; use GET /token for other flows",
+            )
+        credentials = (form.get("username", ""), form.get("password", ""))
+        username = await self._login(request, credentials)
+        scopes = parse_scopes([form.get("scope", "")])
+        token = self._issue(username, scopes)
+        body = {
+            "access_token": token.token,
+            "token_type": "Bearer",
+            "expires_in": token.expires_in,
+            "issued_at": token.issued_at,
+            "scope": " ".join(str(s) for s in scopes),
+        }
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def _login(self, request: Request, credentials: tuple[str, str] | None) -> str:
+        if credentials is None:
+            request.state.user = "anonymous"
+            return ""
+        name, secret = credentials
+        username = await self._authenticate(name, secret) if name and secret else None
+        if username is None:
+            logger.info(
+                "login failed",
+                extra={"event": "login", "user": name, "outcome": "failure"},
+            )
+            raise Unauthorized("incorrect username or password")
+        request.state.user = username
+        logger.info("login", extra={"event": "login", "user": username, "outcome": "success"})
+        return username
+
+    def _issue(self, username: str, scopes: list[Scope]) -> IssuedToken:
+        granted = []
+        for scope in scopes:
+            if scope.type != "repository":
+                continue
+            try:
+                parse_repository(scope.name)
+            except RegistryError:
+                continue  # no access to a name that cannot exist
+            actions = scope.actions & GRANTABLE_ACTIONS
+            if actions:
+                granted.append(Scope(scope.type, scope.name, actions))
+        return self._issuer.issue(username, self._service, granted)
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    kind, _, encoded = header.partition(" ")
+    if kind.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("malformed Basic credentials") from None
+    name, sep, secret = decoded.partition(":")
+    if not sep:
+        raise Unauthorized("malformed Basic credentials")
+    return name, secret
+
+
+def _oauth_error(error: str, description: str) -> Response:
+    return JSONResponse({"error": error, "error_description": description}, status_code=400)
+
+
+async def _read_form(request: Request) -> dict[str, str] | None:
+    """The urlencoded form, or ``None`` if it is too large or not UTF-8."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    try:
+        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return None
+    return {key: values[-1] for key, values in parsed.items()}
