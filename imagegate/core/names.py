@@ -21,7 +21,7 @@ _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 # Docker Hub: usernames and organization names are 4 to 30 lowercase letters and digits.
 # We also accept 2-3 characters and inner '-'/'_' so that self-hosted names like "qa"
 # or "platform-team" work; uppercase is never accepted (matching is case-sensitive).
-_ACCOUNT_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,28}[a-z0-9])?")
+_ACCOUNT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,28}[a-z0-9]")
 _TEAM_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,48}[a-z0-9])?")
 
 # Clients cap "host[:port]/name" at 255 characters; leave room for the host.

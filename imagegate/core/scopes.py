@@ -18,12 +18,13 @@ class Scope:
 def parse_scope(value: str) -> Scope | None:
     """Parse one scope; ``None`` when it is malformed (clients then get no access for it).
 
-    The name may hold ``host:port``, so split on the LAST two colons only.
+    The name may hold ``host:port``: the type ends at the first colon, the actions
+    start after the last one, and the name is everything between.
     """
-    parts = value.rsplit(":", 2)
-    if len(parts) != 3 or not parts[0] or not parts[1]:
+    type_, sep, rest = value.partition(":")
+    name, sep2, actions = rest.rpartition(":")
+    if not sep or not sep2 or not type_ or not name:
         return None
-    type_, name, actions = parts
     return Scope(type_, name, frozenset(a for a in actions.split(",") if a))
 
 

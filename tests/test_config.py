@@ -1,0 +1,48 @@
+from pathlib import Path
+
+import pytest
+
+from imagegate.config import ConfigError, load_settings
+
+
+def test_defaults_are_embedded() -> None:
+    settings = load_settings({"IMAGEGATE_DATA_DIR": "/srv/ig"})
+    assert settings.data_dir == Path("/srv/ig")
+    assert settings.effective_database_url == "sqlite:////srv/ig/imagegate.db"
+    assert settings.cache_dir == Path("/srv/ig/cache")
+    assert settings.upstream_url == "https://registry-1.docker.io"
+    assert (settings.host, settings.port) == ("127.0.0.1", 5000)
+    assert settings.upstream_credentials is None
+
+
+def test_flags_override_environment() -> None:
+    settings = load_settings({"IMAGEGATE_PORT": "6000"}, port=7000, host=None)
+    assert settings.port == 7000
+    assert settings.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"IMAGEGATE_UPSTREAM": "x"}, "IMAGEGATE_UPSTREAM"),
+        ({"IMAGEGATE_PORT": "http"}, "IMAGEGATE_PORT"),
+        ({"IMAGEGATE_PORT": "70000"}, "IMAGEGATE_PORT"),
+        ({"IMAGEGATE_UPSTREAM_URL": "registry-1.docker.io"}, "IMAGEGATE_UPSTREAM_URL"),
+        ({"IMAGEGATE_DATABASE_URL": "mysql://x"}, "IMAGEGATE_DATABASE_URL"),
+        ({"IMAGEGATE_PUBLIC_URL": "ftp://x"}, "IMAGEGATE_PUBLIC_URL"),
+        ({"IMAGEGATE_TOKEN_TTL_SECONDS": "10"}, "IMAGEGATE_TOKEN_TTL_SECONDS"),
+        ({"IMAGEGATE_LOG_LEVEL": "loud"}, "IMAGEGATE_LOG_LEVEL"),
+        ({"IMAGEGATE_UPSTREAM_USERNAME": "svc"}, "IMAGEGATE_UPSTREAM_PASSWORD"),
+    ],
+)
+def test_bad_settings_name_the_setting(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(environ)
+
+
+def test_postgres_and_empty_hub_url() -> None:
+    settings = load_settings(
+        {"IMAGEGATE_DATABASE_URL": "postgresql://u@127.0.0.1/db", "IMAGEGATE_HUB_API_URL": ""}
+    )
+    assert settings.effective_database_url == "postgresql://u@127.0.0.1/db"
+    assert settings.hub_api_url == ""
