@@ -93,9 +93,7 @@ def _parse(name: str, env_name: str, value: str) -> Any:
     if name == "database_url":
         scheme = urlsplit(value).scheme.split("+")[0]
         if value and scheme not in ("sqlite", "postgresql", "postgres"):
-            raise ConfigError(
-                f"{env_name}: {value!r} is not a sqlite:/// or postgresql:// URL"
-            )
+            raise ConfigError(f"{env_name}: {value!r} is not a sqlite:/// or postgresql:// URL")
         return value
     if name in ("upstream_url",):
         return _url(env_name, value)
@@ -123,9 +121,7 @@ def _parse(name: str, env_name: str, value: str) -> Any:
     return value
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read settings from ``environ`` (default ``os.environ``); flags override.
 
     Overrides whose value is ``None`` are ignored, so CLI flags can be passed as is.

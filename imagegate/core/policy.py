@@ -86,7 +86,8 @@ class Decision:
         """The text a registry client shows for a refusal."""
         repo = self.repository.full
         if self.outcome is Outcome.DENIED:
-            return f"image access restricted: {repo} blocked for organization {self.org}: {self.reason}"
+            blocked = f"{repo} blocked for organization {self.org}"
+            return f"image access restricted: {blocked}: {self.reason}"
         if self.outcome is Outcome.NOT_MEMBER:
             return f"requested access to the resource is denied: {self.reason}"
         if self.outcome is Outcome.UNAUTHENTICATED:

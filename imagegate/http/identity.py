@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from imagegate.auth.tokens import InvalidToken, TokenClaims, TokenIssuer
-from imagegate.core.errors import Unauthorized
+from imagegate.core.errors import RegistryError, Unauthorized
 from imagegate.core.names import RepositoryName, parse_repository
-from imagegate.core.errors import RegistryError
 from imagegate.http.challenge import TokenRealm
 
 

@@ -52,7 +52,9 @@ class _Route:
 
 
 _ROUTES = (
-    _Route(re.compile(r"(?P<name>.+)/manifests/(?P<arg>[^/]+)"), frozenset({"GET", "HEAD"}), "manifest"),
+    _Route(
+        re.compile(r"(?P<name>.+)/manifests/(?P<arg>[^/]+)"), frozenset({"GET", "HEAD"}), "manifest"
+    ),
     _Route(re.compile(r"(?P<name>.+)/blobs/uploads(?:/(?P<arg>[^/]*))?"), frozenset(), "upload"),
     _Route(re.compile(r"(?P<name>.+)/blobs/(?P<arg>[^/]+)"), frozenset({"GET", "HEAD"}), "blob"),
     _Route(re.compile(r"(?P<name>.+)/tags/list(?P<arg>)"), frozenset({"GET"}), "tags"),
@@ -90,7 +92,9 @@ class RegistryAPI:
             return await handler(request, match["name"], match["arg"] or "")
         raise NameUnknown(f"no registry endpoint at /v2/{path}", detail={"path": path})
 
-    async def _authorize(self, request: Request, raw_name: str, kind: str, ref: str) -> RepositoryName:
+    async def _authorize(
+        self, request: Request, raw_name: str, kind: str, ref: str
+    ) -> RepositoryName:
         repository = parse_repository(raw_name)
         identity = self._auth.require_pull(request, repository, raw_name)
         decision = await self._access.decide_pull(identity.username, repository)
@@ -98,7 +102,9 @@ class RegistryAPI:
         if decision.outcome is Outcome.UNAUTHENTICATED:
             raise Unauthorized(decision.message, scope=f"repository:{raw_name}:pull")
         if not decision.allowed:
-            raise Denied(decision.message, detail={"repository": repository.full, "org": decision.org})
+            raise Denied(
+                decision.message, detail={"repository": repository.full, "org": decision.org}
+            )
         return repository
 
     async def _manifest(self, request: Request, raw_name: str, ref: str) -> Response:

@@ -33,8 +33,22 @@ def test_repository_names_are_canonical(raw: str, namespace: str, path: str) -> 
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "Nginx", "acme/App", "/acme", "acme/", "acme//app", "-acme/app", "acme/app-", "a_.b",
-     "acme/a___b", "acme/a..b", "a" * 201, "acme/app:latest", "acme app"],
+    [
+        "",
+        "Nginx",
+        "acme/App",
+        "/acme",
+        "acme/",
+        "acme//app",
+        "-acme/app",
+        "acme/app-",
+        "a_.b",
+        "acme/a___b",
+        "acme/a..b",
+        "a" * 201,
+        "acme/app:latest",
+        "acme app",
+    ],
 )
 def test_invalid_repository_names_are_refused_with_a_message(raw: str) -> None:
     with pytest.raises(NameInvalid) as info:
@@ -48,7 +62,9 @@ def test_official_namespace() -> None:
     assert not parse_repository("acme/alpine").is_official
 
 
-@pytest.mark.parametrize("tag", ["latest", "1.0", "v1_2-3", "A", "_x", "a" * 128, "sha256-" + "a" * 64])
+@pytest.mark.parametrize(
+    "tag", ["latest", "1.0", "v1_2-3", "A", "_x", "a" * 128, "sha256-" + "a" * 64]
+)
 def test_tags(tag: str) -> None:
     assert parse_reference(tag).tag == tag
 
@@ -67,7 +83,13 @@ def test_digest_references() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["sha256:" + "A" * 64, "sha256:abc", "md5:" + "a" * 32, "sha512:" + "a" * 64, "sha256" + "a" * 64],
+    [
+        "sha256:" + "A" * 64,
+        "sha256:abc",
+        "md5:" + "a" * 32,
+        "sha512:" + "a" * 64,
+        "sha256" + "a" * 64,
+    ],
 )
 def test_bad_digests(bad: str) -> None:
     with pytest.raises(DigestInvalid):
@@ -88,9 +110,11 @@ def test_account_names(name: str) -> None:
     assert validate_account_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["Acme", "a", "x" * 31, "-acme", "acme-", "ac me", "library", "ac.me", ""])
+@pytest.mark.parametrize(
+    "name", ["Acme", "a", "x" * 31, "-acme", "acme-", "ac me", "library", "ac.me", ""]
+)
 def test_bad_account_names(name: str) -> None:
-    with pytest.raises(ValueError, match="acme|library|name"):
+    with pytest.raises(ValueError, match=r"acme|library|name"):
         validate_account_name(name, "organization name")
 
 

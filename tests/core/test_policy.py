@@ -137,7 +137,9 @@ def test_org_image_is_organization_only_for_its_own_org() -> None:
     strict = ImageAccessSettings(enabled=True, allow_community=False)
     # dave belongs to both orgs: globex/tool is his own org's image for globex, but for
     # acme's policy it is a community image.
-    dave = Requester("dave", [Membership("acme", False, strict), Membership("globex", False, strict)])
+    dave = Requester(
+        "dave", [Membership("acme", False, strict), Membership("globex", False, strict)]
+    )
     decision = decide(dave, "globex")
     assert decision.outcome is Outcome.DENIED
     assert decision.org == "acme"
@@ -148,7 +150,9 @@ def test_org_image_is_organization_only_for_its_own_org() -> None:
 
 def test_allowed_decisions_say_why() -> None:
     enabled = ImageAccessSettings(enabled=True)
-    assert "owners" in decide(Requester("o", [Membership("acme", True, enabled)]), "community").reason
+    assert (
+        "owners" in decide(Requester("o", [Membership("acme", True, enabled)]), "community").reason
+    )
     member = decide(Requester("m", [Membership("acme", False, enabled)]), "official")
     assert member.reason == "Docker Official Images are allowed by acme"
     assert member.category is Category.OFFICIAL

@@ -17,4 +17,6 @@ def test_malformed_scopes_are_dropped() -> None:
 
 def test_empty_actions() -> None:
     assert parse_scope("repository:a/b:") == Scope("repository", "a/b", frozenset())
-    assert str(Scope("repository", "a/b", frozenset({"push", "pull"}))) == "repository:a/b:pull,push"
+    assert (
+        str(Scope("repository", "a/b", frozenset({"push", "pull"}))) == "repository:a/b:pull,push"
+    )
