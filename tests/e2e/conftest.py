@@ -1,0 +1,141 @@
+"""End-to-end fixtures: a real upstream, a Hub stand-in, ``imagegate serve``, real clients.
+
+The upstream (CNCF distribution) and the Hub stub start once per session; each test module
+starts its own gateway (fresh data dir and database) and configures it only through the
+``imagegate`` CLI, so modules do not see each other's users or policies.
+
+In CI (``CI=true``) a missing binary fails the test; locally it skips with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.world import HUB_BADGES, IMAGES, Seeded, configure_world
+from tests.support.clients import MissingClient, Podman, Skopeo
+from tests.support.gateway import Gateway
+from tests.support.hubstub import HubStub
+from tests.support.images import build_image, push_image
+from tests.support.upstream import UpstreamRegistry
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_binary(binary: str) -> None:
+    """Fail (in CI) or skip (locally) when ``binary`` is not installed."""
+    if shutil.which(binary) is not None:
+        return
+    message = f"{binary} is not installed; run scripts/install-system-deps as root"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def hub() -> Iterator[HubStub]:
+    with HubStub(HUB_BADGES) as stub:
+        yield stub
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRegistry]:
+    require_binary("docker-registry")
+    registry = UpstreamRegistry(tmp_path_factory.mktemp("upstream")).start()
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+@pytest.fixture(scope="session")
+def images(upstream: UpstreamRegistry) -> dict[str, Seeded]:
+    """Every image of ``IMAGES``, distinct, pushed to the session upstream."""
+    seeded = {}
+    for key, (repository, tag) in IMAGES.items():
+        image = build_image(f"e2e-{key}", layers=2)
+        digest = push_image(upstream.url, repository, tag, image)
+        seeded[key] = Seeded(repository, tag, digest, tuple(image.layer_digests))
+    assert len({s.digest for s in seeded.values()}) == len(seeded), "images must be distinct"
+    return seeded
+
+
+# -- gateways, and their logs on failure ------------------------------------------------
+
+_RUNNING: list[Gateway] = []
+_LOG_OFFSETS = pytest.StashKey[dict[int, int]]()
+
+
+@pytest.fixture(scope="module")
+def start_gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., Gateway]]:
+    """Start gateways for one module (keyword arguments go to ``Gateway``); stop them after."""
+    started: list[Gateway] = []
+
+    def start(**kwargs: object) -> Gateway:
+        gateway = Gateway(tmp_path_factory.mktemp("gateway"), **kwargs)  # type: ignore[arg-type]
+        started.append(gateway)
+        _RUNNING.append(gateway)
+        return gateway.start()
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+        _RUNNING.remove(gateway)
+
+
+@pytest.fixture(scope="module")
+def world_gateway(
+    start_gateway: Callable[..., Gateway],
+    upstream: UpstreamRegistry,
+    hub: HubStub,
+    images: dict[str, Seeded],
+) -> Gateway:
+    """A gateway in front of the session upstream, with the users and orgs of the world."""
+    gateway = start_gateway(upstream_url=upstream.url, hub_api_url=hub.url)
+    configure_world(gateway)
+    return gateway
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_LOG_OFFSETS] = {id(gateway): gateway.log_size() for gateway in _RUNNING}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed:
+        return
+    offsets = item.stash.get(_LOG_OFFSETS, {})
+    for gateway in _RUNNING:
+        text = gateway.log_since(offsets.get(id(gateway), 0))[-12000:]
+        report.sections.append((f"imagegate log ({gateway.host}, {call.when})", text))
+
+
+# -- clients ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def skopeo(tmp_path: Path) -> Skopeo:
+    require_binary("skopeo")
+    try:
+        return Skopeo(tmp_path / "skopeo")
+    except MissingClient as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def podman(tmp_path: Path) -> Podman:
+    """A podman with storage of its own: nothing pulled by another test is reused."""
+    require_binary("podman")
+    try:
+        return Podman(tmp_path / "podman")
+    except MissingClient as exc:
+        pytest.fail(str(exc), pytrace=False)
