@@ -9,31 +9,18 @@ In CI (``CI=true``) a missing binary fails the test; locally it skips with the r
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.binaries import require_binary
 from tests.e2e.world import HUB_BADGES, IMAGES, Seeded, configure_world
 from tests.support.clients import MissingClient, Podman, Skopeo
 from tests.support.gateway import Gateway
 from tests.support.hubstub import HubStub
 from tests.support.images import build_image, push_image
 from tests.support.upstream import UpstreamRegistry
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def require_binary(binary: str) -> None:
-    """Fail (in CI) or skip (locally) when ``binary`` is not installed."""
-    if shutil.which(binary) is not None:
-        return
-    message = f"{binary} is not installed; run scripts/install-system-deps as root"
-    if IN_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +64,18 @@ def start_gateway(
     """Start gateways for one module (keyword arguments go to ``Gateway``); stop them after."""
     started: list[Gateway] = []
 
-    def start(**kwargs: object) -> Gateway:
-        gateway = Gateway(tmp_path_factory.mktemp("gateway"), **kwargs)  # type: ignore[arg-type]
+    def start(
+        *,
+        upstream_url: str,
+        hub_api_url: str = "",
+        upstream_credentials: tuple[str, str] | None = None,
+    ) -> Gateway:
+        gateway = Gateway(
+            tmp_path_factory.mktemp("gateway"),
+            upstream_url=upstream_url,
+            hub_api_url=hub_api_url,
+            upstream_credentials=upstream_credentials,
+        )
         started.append(gateway)
         _RUNNING.append(gateway)
         return gateway.start()

@@ -80,13 +80,22 @@ def _isolated_environment(home: Path, extra: dict[str, str] | None = None) -> di
     return env
 
 
-def _prepare_home(home: Path) -> None:
+# The tests pull unsigned images from a local registry: accept them whatever the host's
+# /etc/containers/policy.json says.
+_SIGNATURE_POLICY = '{"default": [{"type": "insecureAcceptAnything"}]}\n'
+
+
+def _prepare_home(home: Path) -> Path:
+    """Create the private HOME; return the signature policy file written into it."""
     for directory in (home / ".config", home / ".local" / "share", home / ".docker"):
         directory.mkdir(parents=True, exist_ok=True)
     (home / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
     auth = home / "auth.json"
     if not auth.exists():
         auth.write_text('{"auths": {}}\n')
+    policy = home / "policy.json"
+    policy.write_text(_SIGNATURE_POLICY)
+    return policy
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -115,7 +124,7 @@ class Skopeo:
         self.binary = require("skopeo")
         self.directory = directory
         self.home = directory / "home"
-        _prepare_home(self.home)
+        self.policy = _prepare_home(self.home)
         self._counter = itertools.count()
         self.env = _isolated_environment(self.home)
 
@@ -135,6 +144,8 @@ class Skopeo:
         target = f"dir:{destination}" if layout == "dir" else f"oci:{destination}:pulled"
         args = [
             self.binary,
+            "--policy",
+            str(self.policy),
             "copy",
             "--src-tls-verify=false",
             *_credential_args("--src-creds", credentials, "--src-no-creds"),
@@ -216,7 +227,7 @@ class Podman:
         self.home = directory / "home"
         self.root = directory / "storage"
         self.runroot = directory / "run"
-        _prepare_home(self.home)
+        self.policy = _prepare_home(self.home)
         config = directory / "config"
         config.mkdir(parents=True, exist_ok=True)
         (config / "containers.conf").write_text(
@@ -252,6 +263,8 @@ class Podman:
             *self._base(),
             "pull",
             "--tls-verify=false",
+            "--signature-policy",
+            str(self.policy),
             "--authfile",
             str(self.home / "auth.json"),
             *_credential_args("--creds", credentials, ""),
