@@ -1,0 +1,168 @@
+"""The schema: accounts, access tokens, organizations, teams and publisher overrides.
+
+Constraints live in the database, not only in code, so that two admin commands racing
+each other cannot break an invariant:
+
+- ``account_names`` holds every user and organization name once; users and
+  organizations reference it, so one name can never be both (one namespace, as on Hub).
+- team names are unique per organization, a user is in a team at most once, and
+  deleting an organization or user removes what hangs off it.
+- image access settings are columns of ``organizations`` with the defaults Docker Hub
+  starts from, so enabling the policy needs no second row.
+
+The migrations in ``migrations/versions`` create exactly this; a test compares them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    false,
+    true,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import DateTime, TypeDecorator
+
+ACCOUNT_KINDS = ("user", "organization")
+PUBLISHER_STATUSES = ("verified_publisher", "sponsored_oss", "community")
+
+# Deterministic constraint names, so later migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC timestamp on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so we store naive UTC
+    in one fixed text format (which also makes ``<`` comparisons in SQL correct) and
+    attach UTC again on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class AccountName(Base):
+    """Every user and organization name, once: they share Docker Hub's namespace."""
+
+    __tablename__ = "account_names"
+    __table_args__ = (CheckConstraint(f"kind IN {ACCOUNT_KINDS!r}", name="kind"),)
+
+    name: Mapped[str] = mapped_column(String(30), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(
+        String(30), ForeignKey("account_names.name", ondelete="CASCADE"), unique=True
+    )
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AccessToken(Base):
+    """A personal access token; only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "access_tokens"
+    __table_args__ = (CheckConstraint("length(token_hash) = 64", name="token_hash_length"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), server_default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    active: Mapped[bool] = mapped_column(Boolean, server_default=true())
+
+
+class Organization(Base):
+    """An organization and its Image Access Management settings (Hub's defaults)."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(
+        String(30), ForeignKey("account_names.name", ondelete="CASCADE"), unique=True
+    )
+    image_access_enabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    allow_official: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    allow_verified_publishers: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    allow_community: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The primary key serves lookups by team; this index serves "which orgs is X in?",
+    # the query behind every policy decision.
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PublisherOverride(Base):
+    """An admin's word on a namespace's publisher status; it beats Docker Hub's badge."""
+
+    __tablename__ = "publisher_overrides"
+    __table_args__ = (CheckConstraint(f"status IN {PUBLISHER_STATUSES!r}", name="status"),)
+
+    namespace: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

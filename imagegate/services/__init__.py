@@ -1,0 +1,94 @@
+"""Orchestration over the database, one concept per module.
+
+``accounts`` (users, passwords, access tokens, signing in), ``orgs`` (organizations,
+teams, members), ``access`` (image access settings and the pull decision) and
+``publishers`` (publisher status: overrides and Docker Hub's badges). Every method is one
+transaction, so a failed command leaves nothing half-written, and reads go to the
+database each time, so a change applies to the very next request of every process.
+
+``open_services`` builds them all on one ``Database`` (migrating it first); the
+composition root and the CLI use it and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from imagegate.auth.passwords import PasswordHasher
+from imagegate.config import Settings
+from imagegate.db import Database
+from imagegate.services.access import AccessService
+from imagegate.services.accounts import AccountService
+from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
+from imagegate.services.orgs import OrganizationService
+from imagegate.services.publishers import PublisherService
+
+__all__ = [
+    "AccessService",
+    "AccountService",
+    "AlreadyExists",
+    "InvalidInput",
+    "NotFound",
+    "OrganizationService",
+    "PublisherService",
+    "ServiceError",
+    "Services",
+    "close_services",
+    "open_services",
+    "running_services",
+]
+
+
+@dataclass(frozen=True)
+class Services:
+    database: Database
+    accounts: AccountService
+    orgs: OrganizationService
+    access: AccessService
+    publishers: PublisherService
+
+
+async def open_services(
+    settings: Settings, *, password_hasher: PasswordHasher | None = None
+) -> Services:
+    """Connect to the configured database, migrate it, and build every service.
+
+    Raises ``ConfigError`` for an unusable database URL and ``DatabaseError`` when the
+    database cannot be reached or migrated. ``password_hasher`` is for tests.
+    """
+    database = Database(settings.effective_database_url)
+    try:
+        await database.migrate()
+    except BaseException:
+        await database.dispose()
+        raise
+    publishers = PublisherService(database, settings.hub_api_url)
+    return Services(
+        database=database,
+        accounts=AccountService(database, hasher=password_hasher),
+        orgs=OrganizationService(database),
+        access=AccessService(database, publishers),
+        publishers=publishers,
+    )
+
+
+async def close_services(services: Services) -> None:
+    """Close the Hub client session and every database connection."""
+    try:
+        await services.publishers.close()
+    finally:
+        await services.database.dispose()
+
+
+@asynccontextmanager
+async def running_services(
+    settings: Settings, *, password_hasher: PasswordHasher | None = None
+) -> AsyncIterator[Services]:
+    """``open_services`` and ``close_services`` around a block."""
+    services = await open_services(settings, password_hasher=password_hasher)
+    try:
+        yield services
+    finally:
+        await close_services(services)

@@ -1,0 +1,159 @@
+"""Image Access Management: each organization's settings, and the decision for a pull.
+
+``decide_pull`` gathers what the pure ``core.policy.decide_pull`` needs, fresh from the
+database on every call (so a change made by the CLI applies to the very next request):
+the requester's memberships with each organization's settings (one query), the
+organization owning the repository's namespace (one query), and, only when some policy
+actually binds the requester, the namespace's publisher status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from imagegate.core.categories import PublisherStatus
+from imagegate.core.names import RepositoryName
+from imagegate.core.policy import Decision, ImageAccessSettings, Membership, Requester
+from imagegate.core.policy import decide_pull as decide
+from imagegate.db import Database
+from imagegate.db.models import Organization, Team, TeamMember, User
+from imagegate.services.common import Clock, utcnow
+from imagegate.services.errors import NotFound
+from imagegate.services.orgs import OWNERS_TEAM
+from imagegate.services.publishers import PublisherService
+
+# ImageAccessSettings field -> organizations column, in the dataclass's field order.
+_COLUMNS = {
+    "enabled": Organization.image_access_enabled,
+    "allow_official": Organization.allow_official,
+    "allow_verified_publishers": Organization.allow_verified_publishers,
+    "allow_community": Organization.allow_community,
+}
+
+
+def _settings(row: Sequence[Any]) -> ImageAccessSettings:
+    return ImageAccessSettings(*(bool(value) for value in row))
+
+
+def needs_publisher_status(
+    requester: Requester, repository: RepositoryName, namespace_org: str | None
+) -> bool:
+    """Whether the decision can depend on the namespace's publisher status.
+
+    It cannot for ``library`` (official by name), for an organization's namespace the
+    requester is not a member of (refused anyway), nor when no enabled policy binds the
+    requester outside that organization. Skipping the lookup keeps unrestricted pulls
+    from ever waiting on Docker Hub.
+    """
+    if repository.is_official:
+        return False
+    if namespace_org is not None and requester.membership(namespace_org) is None:
+        return False
+    return any(
+        m.settings.enabled and not m.is_owner and m.org != repository.namespace
+        for m in requester.memberships
+    )
+
+
+class AccessService:
+    def __init__(
+        self, db: Database, publishers: PublisherService, *, clock: Clock = utcnow
+    ) -> None:
+        self._db = db
+        self._publishers = publishers
+        self._clock = clock
+
+    async def get_settings(self, org: str) -> ImageAccessSettings:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(select(*_COLUMNS.values()).where(Organization.name == org))
+            ).first()
+        if row is None:
+            raise NotFound(f"organization {org!r} does not exist")
+        return _settings(row)
+
+    async def set_settings(
+        self,
+        org: str,
+        *,
+        enabled: bool | None = None,
+        allow_official: bool | None = None,
+        allow_verified_publishers: bool | None = None,
+        allow_community: bool | None = None,
+    ) -> ImageAccessSettings:
+        """Change only the given settings, in one UPDATE; returns the settings now in force.
+
+        A single statement means two owners changing different toggles at the same
+        moment both get their change: there is no read-modify-write to lose one.
+        """
+        given = {
+            "enabled": enabled,
+            "allow_official": allow_official,
+            "allow_verified_publishers": allow_verified_publishers,
+            "allow_community": allow_community,
+        }
+        changes = {_COLUMNS[name].key: value for name, value in given.items() if value is not None}
+        if not changes:
+            return await self.get_settings(org)
+        async with self._db.write() as conn:
+            row = (
+                await conn.execute(
+                    update(Organization)
+                    .where(Organization.name == org)
+                    .values(**changes, updated_at=self._clock())
+                    .returning(*_COLUMNS.values())
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"organization {org!r} does not exist")
+        return _settings(row)
+
+    async def requester(self, username: str | None) -> Requester:
+        """Who asks, with every organization they belong to and its settings now."""
+        if username is None:
+            return Requester(None)
+        async with self._db.read() as conn:
+            return await self._requester(conn, username)
+
+    async def namespace_org(self, namespace: str) -> str | None:
+        """The local organization whose namespace this is, if any."""
+        async with self._db.read() as conn:
+            return await self._namespace_org(conn, namespace)
+
+    async def decide_pull(self, username: str | None, repository: RepositoryName) -> Decision:
+        """May ``username`` (``None``: anonymous) pull from ``repository``?"""
+        async with self._db.read() as conn:
+            requester = (
+                await self._requester(conn, username) if username is not None else Requester(None)
+            )
+            namespace_org = await self._namespace_org(conn, repository.namespace)
+        publisher = PublisherStatus.COMMUNITY  # not consulted unless a policy binds
+        if needs_publisher_status(requester, repository, namespace_org):
+            publisher = await self._publishers.status(repository.namespace)
+        return decide(requester, repository, publisher, namespace_org)
+
+    @staticmethod
+    async def _requester(conn: AsyncConnection, username: str) -> Requester:
+        rows = await conn.execute(
+            select(Organization.name, Team.name.label("team"), *_COLUMNS.values())
+            .select_from(TeamMember)
+            .join(User, TeamMember.user_id == User.id)
+            .join(Team, TeamMember.team_id == Team.id)
+            .join(Organization, Team.org_id == Organization.id)
+            .where(User.name == username)
+            .order_by(Organization.name)
+        )
+        memberships: dict[str, Membership] = {}
+        for org, team, *settings in rows:
+            known = memberships.get(org)
+            is_owner = team == OWNERS_TEAM or (known is not None and known.is_owner)
+            memberships[org] = Membership(org, is_owner, _settings(settings))
+        return Requester(username, tuple(memberships.values()))
+
+    @staticmethod
+    async def _namespace_org(conn: AsyncConnection, namespace: str) -> str | None:
+        return await conn.scalar(select(Organization.name).where(Organization.name == namespace))
