@@ -1,0 +1,43 @@
+"""Parsing a blob request's ``Range`` header (RFC 9110, single byte ranges)."""
+
+from __future__ import annotations
+
+from imagegate.core.errors import RangeInvalid
+from imagegate.proxy.interfaces import ByteRange
+
+
+def _unsatisfiable(header: str, size: int) -> RangeInvalid:
+    return RangeInvalid(
+        f"range {header!r} cannot be satisfied: the blob is {size} bytes",
+        detail={"range": header, "size": size},  # the edge answers Content-Range: bytes */size
+    )
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The range to serve from a blob of ``size`` bytes, or None to serve it whole.
+
+    ``bytes=a-b`` (the end clamped to the size), ``bytes=a-`` and ``bytes=-n`` are
+    honoured; a start past the end, a reversed range or ``-0`` raise ``RangeInvalid``.
+    Anything else (another unit, several ranges, garbage) is ignored, as RFC 9110 allows.
+    """
+    if not header:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    first, dash, last = spec.strip().partition("-")
+    first, last = first.strip(), last.strip()
+    if unit.strip().lower() != "bytes" or not dash or "," in spec:
+        return None
+    if not (first.isdigit() or not first) or not (last.isdigit() or not last):
+        return None
+    if not first:  # a suffix: the last n bytes
+        if not last:
+            return None
+        count = int(last)
+        if count == 0 or size == 0:
+            raise _unsatisfiable(header, size)
+        return ByteRange(max(size - count, 0), size - 1, size)
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        raise _unsatisfiable(header, size)
+    return ByteRange(start, min(end, size - 1), size)

@@ -1,0 +1,54 @@
+"""The referrers index built from the cache, for upstreams without the referrers API.
+
+Distribution 2.8 (and other registries) 404 ``/v2/<name>/referrers/<digest>``; the OCI
+spec says a registry that supports the API never answers 404, so we answer with the
+manifests of this repository that we cached and whose ``subject`` is the digest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from imagegate.core.digests import Digest
+from imagegate.core.names import RepositoryName
+from imagegate.proxy.descriptors import INDEX_TYPES, OCI_INDEX, parse_json
+from imagegate.storage.interfaces import ContentStore, ManifestLink
+from imagegate.upstream.client import MANIFEST_LIMIT
+
+
+def referrer_descriptor(link: ManifestLink, body: bytes) -> dict[str, Any]:
+    """The index entry for one referrer, as the OCI spec describes it."""
+    document = parse_json(body)
+    descriptor: dict[str, Any] = {
+        "mediaType": link.media_type,
+        "digest": str(link.digest),
+        "size": len(body),
+    }
+    artifact_type = document.get("artifactType")
+    if not artifact_type and link.media_type not in INDEX_TYPES:
+        config = document.get("config")
+        artifact_type = config.get("mediaType") if isinstance(config, dict) else None
+    if isinstance(artifact_type, str) and artifact_type:
+        descriptor["artifactType"] = artifact_type
+    annotations = document.get("annotations")
+    if isinstance(annotations, dict) and annotations:
+        descriptor["annotations"] = annotations
+    return descriptor
+
+
+async def local_referrers(
+    store: ContentStore, repository: RepositoryName, subject: Digest, artifact_type: str | None
+) -> tuple[bytes, bool]:
+    """An OCI index of the cached referrers; the flag says the filter was applied."""
+    entries = []
+    for link in await store.repositories.referrers(repository, subject):
+        body = await store.blobs.read_bytes(link.digest, MANIFEST_LIMIT)
+        if body is None:
+            continue
+        descriptor = referrer_descriptor(link, body)
+        if artifact_type is None or descriptor.get("artifactType") == artifact_type:
+            entries.append(descriptor)
+    entries.sort(key=lambda entry: str(entry["digest"]))
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+    return json.dumps(index, separators=(",", ":")).encode(), artifact_type is not None

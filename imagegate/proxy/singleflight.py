@@ -1,0 +1,197 @@
+"""One upstream fetch per uncached blob, streamed to every concurrent requester.
+
+The first request for a blob starts a ``BlobFetch``: a background task that writes the
+upstream body into the store. Every request for that blob (the first included) reads
+the growing file behind it, so N concurrent pulls cost one upstream GET and memory stays
+at a chunk or two per reader. The newest chunk is held back from readers until the next
+one arrives or the digest checks out; a wrong or truncated body therefore makes every
+reader raise before its response could complete, and the store keeps nothing.
+
+The fetch runs on its own task, so a requester that goes away does not abort it: the
+blob is still cached for the next pull.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from imagegate.core.digests import Digest
+from imagegate.core.errors import (
+    DigestInvalid,
+    RegistryError,
+    SizeInvalid,
+    Unavailable,
+    UpstreamError,
+)
+from imagegate.core.names import RepositoryName
+from imagegate.proxy.interfaces import CHUNK_SIZE
+from imagegate.storage.interfaces import BlobStore, BlobWriter, WriterClosed
+
+logger = logging.getLogger("imagegate.proxy.singleflight")
+
+
+class BlobSource(Protocol):
+    """A blob body being received (from the upstream)."""
+
+    @property
+    def size(self) -> int | None:
+        """The announced size, if any."""
+        ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body in pieces; raises if it breaks off."""
+        ...
+
+    def close(self) -> None:
+        """Stop receiving."""
+        ...
+
+
+class BlobFetch:
+    """One blob being fetched into the store, readable while it fills."""
+
+    def __init__(
+        self,
+        digest: Digest,
+        repository: RepositoryName,
+        store: BlobStore,
+        open_source: Callable[[], Awaitable[BlobSource]],
+    ) -> None:
+        self.digest = digest
+        self.repository = repository  # the repository the upstream serves it for
+        self.size: int | None = None
+        self._store = store
+        self._open_source = open_source
+        self._writer: BlobWriter | None = None
+        self._readable = 0  # bytes readers may have: all written but the newest chunk
+        self._committed = False
+        self._error: RegistryError | None = None
+        self._started = asyncio.Event()  # the upstream answered (or failed)
+        self._done = asyncio.Event()
+        self._changed = asyncio.Event()  # replaced on every change; readers wait on it
+        self.task: asyncio.Task[None] | None = None
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def run(self) -> None:
+        writer: BlobWriter | None = None
+        try:
+            source = await self._open_source()
+            try:
+                self.size = source.size
+                self._started.set()
+                writer = self._writer = await self._store.create(self.digest.algorithm)
+                async for chunk in source.chunks():
+                    await writer.write(chunk)
+                    self._readable = writer.written - len(chunk)
+                    self._notify()
+            finally:
+                source.close()
+            await writer.commit(self.digest, self.size)
+            self.size = self._readable = writer.written
+            self._committed = True
+        except asyncio.CancelledError:
+            self._error = Unavailable("the gateway is shutting down")
+            raise
+        except (DigestInvalid, SizeInvalid) as exc:
+            self._error = UpstreamError(
+                f"upstream sent wrong content for blob {self.digest}: {exc.message}"
+            )
+        except RegistryError as exc:
+            self._error = exc
+        except Exception as exc:  # a failure of ours (disk full...): readers must still end
+            logger.exception("blob fetch failed", extra={"digest": str(self.digest)})
+            self._error = UpstreamError(f"fetching blob {self.digest} failed: {exc}")
+        finally:
+            if writer is not None and not self._committed:
+                await asyncio.shield(writer.abort())
+            if self._error is not None:
+                logger.warning(
+                    "blob fetch failed: %s",
+                    self._error.message,
+                    extra={"digest": str(self.digest), "repository": str(self.repository)},
+                )
+            self._started.set()
+            self._done.set()
+            self._notify()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            # A copy per reader: one exception object raised in many tasks would pile up
+            # their tracebacks.
+            raise copy.copy(self._error) from self._error
+
+    async def started(self) -> int | None:
+        """Wait until the upstream answered; its announced size, or raise its refusal."""
+        await self._started.wait()
+        if self.size is None:
+            self._raise()
+        return self.size
+
+    async def finished(self) -> None:
+        """Wait until the blob is committed to the store, or raise why it was not."""
+        await self._done.wait()
+        self._raise()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The whole blob, following the write; raises if the fetch fails."""
+        offset = 0
+        while True:
+            changed = self._changed  # taken before looking, so no change can slip by
+            self._raise()
+            if self._committed:
+                async for chunk in self._store.read(self.digest, offset):
+                    yield chunk
+                return
+            if offset < self._readable and self._writer is not None:
+                length = min(CHUNK_SIZE, self._readable - offset)
+                try:
+                    chunk = await self._writer.read_at(offset, length)
+                except WriterClosed:  # committed or aborted just now: the flag follows
+                    await changed.wait()
+                    continue
+                offset += len(chunk)
+                yield chunk
+                continue
+            await changed.wait()
+
+
+class FlightGroup:
+    """The blob fetches in progress, by digest."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self._store = store
+        self._flights: dict[Digest, BlobFetch] = {}
+
+    def get(self, digest: Digest) -> BlobFetch | None:
+        return self._flights.get(digest)
+
+    def start(
+        self,
+        digest: Digest,
+        repository: RepositoryName,
+        open_source: Callable[[], Awaitable[BlobSource]],
+    ) -> BlobFetch:
+        """Start fetching ``digest``; registered before any await, so there is only one."""
+        fetch = BlobFetch(digest, repository, self._store, open_source)
+        self._flights[digest] = fetch
+        fetch.task = asyncio.create_task(fetch.run(), name=f"fetch {digest}")
+        fetch.task.add_done_callback(lambda _: self._forget(fetch))
+        return fetch
+
+    def _forget(self, fetch: BlobFetch) -> None:
+        if self._flights.get(fetch.digest) is fetch:
+            del self._flights[fetch.digest]
+
+    async def close(self) -> None:
+        """Cancel every fetch in progress (their readers raise ``Unavailable``)."""
+        tasks = [fetch.task for fetch in self._flights.values() if fetch.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

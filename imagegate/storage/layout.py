@@ -1,0 +1,58 @@
+"""Where the filesystem store keeps things (after distribution's ``storage/paths.go``)::
+
+    <root>/
+      blobs/<algorithm>/<first 2 hex>/<hex>     content of a blob or manifest, by digest
+      repositories/<namespace>/<path...>/
+        _blobs/<algorithm>/<hex>                 empty file: the digest belongs here
+        _manifests/<algorithm>/<hex>             the manifest's media type
+        _referrers/<algorithm>/<subject hex>/<algorithm>/<hex>
+                                                 media type of a manifest whose subject is
+                                                 <subject hex> (the referrers index)
+        _tags/<tag>                              the digest the tag last resolved to
+      tmp/<random>                               writes in progress (renamed into place)
+
+Repository components and tags never start with ``_`` or ``.`` (the OCI grammar forbids
+it), so the ``_`` directories cannot collide with a repository name, and no name can
+climb out of its directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imagegate.core.digests import Digest
+from imagegate.core.names import RepositoryName
+
+
+class Layout:
+    """Paths under one root directory; pure, no I/O."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs"
+        self.repositories = root / "repositories"
+        self.tmp = root / "tmp"
+
+    def blob(self, digest: Digest) -> Path:
+        return self.blobs / digest.algorithm / digest.encoded[:2] / digest.encoded
+
+    def repository(self, repository: RepositoryName) -> Path:
+        return self.repositories / repository.namespace / repository.path
+
+    def blob_link(self, repository: RepositoryName, digest: Digest) -> Path:
+        return self.repository(repository) / "_blobs" / digest.algorithm / digest.encoded
+
+    def manifest_link(self, repository: RepositoryName, digest: Digest) -> Path:
+        return self.repository(repository) / "_manifests" / digest.algorithm / digest.encoded
+
+    def referrers(self, repository: RepositoryName, subject: Digest) -> Path:
+        return self.repository(repository) / "_referrers" / subject.algorithm / subject.encoded
+
+    def referrer_link(self, repository: RepositoryName, subject: Digest, digest: Digest) -> Path:
+        return self.referrers(repository, subject) / digest.algorithm / digest.encoded
+
+    def tags(self, repository: RepositoryName) -> Path:
+        return self.repository(repository) / "_tags"
+
+    def tag(self, repository: RepositoryName, tag: str) -> Path:
+        return self.tags(repository) / tag
