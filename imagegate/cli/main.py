@@ -1,0 +1,171 @@
+"""The ``imagegate`` command: argument parsing, settings, and turning errors into exits.
+
+Each subcommand is one thin function in ``commands``; this module only builds the parser,
+reads settings (environment first, global flags override), opens the services around
+the command, and maps failures to ``imagegate: error: <message>`` with exit status 2
+(usage or configuration) or 1 (the request itself failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from imagegate.cli import commands
+from imagegate.cli.commands import Command, UsageError
+from imagegate.config import ConfigError, Settings, load_settings
+from imagegate.db import DatabaseError
+from imagegate.services import ServiceError, running_services
+
+PROG = "imagegate"
+_STATUSES = ("verified_publisher", "sponsored_oss", "community")
+_TOGGLE = ("allowed", "restricted")
+
+
+def _global_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """Options accepted before and after the subcommand (``imagegate --data-dir D user add``)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    default = argparse.SUPPRESS if suppress else None
+    parent.add_argument("--data-dir", default=default, help="data directory (IMAGEGATE_DATA_DIR)")
+    parent.add_argument(
+        "--database-url",
+        default=default,
+        help="sqlite:///PATH or postgresql://... (IMAGEGATE_DATABASE_URL)",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Docker registry gateway enforcing Docker Hub's Image Access Management.",
+        parents=[_global_options(suppress=False)],
+    )
+    shared = [_global_options(suppress=True)]
+    groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def leaf(
+        subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        help_text: str,
+        command: Command,
+    ) -> argparse.ArgumentParser:
+        sub = subparsers.add_parser(name, help=help_text, description=help_text, parents=shared)
+        sub.set_defaults(command_function=command)
+        return sub
+
+    def group(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        sub = groups.add_parser(name, help=help_text, description=help_text)
+        return sub.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    serve = groups.add_parser("serve", help="run the gateway", parents=shared)
+    serve.add_argument("--host", help="address to listen on (IMAGEGATE_HOST)")
+    serve.add_argument("--port", help="port to listen on (IMAGEGATE_PORT)")
+    serve.set_defaults(command_function=None)
+
+    users = group("user", "manage users")
+    add_user = leaf(users, "add", "create a user", commands.user_add)
+    add_user.add_argument("name")
+    add_user.add_argument("--email")
+    add_user.add_argument(
+        "--password-stdin", action="store_true", required=True, help="read the password from stdin"
+    )
+
+    tokens = group("token", "manage personal access tokens")
+    create_token = leaf(
+        tokens, "create", "create a personal access token (printed once)", commands.token_create
+    )
+    create_token.add_argument("user")
+    create_token.add_argument("--description", default="")
+    create_token.add_argument("--expires-in", type=int, metavar="DAYS", help="lifetime in days")
+
+    orgs = group("org", "manage organizations")
+    add_org = leaf(orgs, "add", "create an organization and its owners team", commands.org_add)
+    add_org.add_argument("org")
+    add_org.add_argument("--owner", required=True, metavar="USER")
+    members = orgs.add_parser("member", help="manage members").add_subparsers(
+        dest="member_action", required=True, metavar="ACTION"
+    )
+    add_member = leaf(members, "add", "add a user to a team", commands.member_add)
+    add_member.add_argument("org")
+    add_member.add_argument("user")
+    add_member.add_argument("--team", default="members", help="team (default: members)")
+    remove_member = leaf(members, "remove", "remove a user from every team", commands.member_remove)
+    remove_member.add_argument("org")
+    remove_member.add_argument("user")
+
+    access = group("image-access", "Image Access Management settings")
+    set_access = leaf(access, "set", "change an organization's settings", commands.access_set)
+    set_access.add_argument("org")
+    switch = set_access.add_mutually_exclusive_group()
+    switch.add_argument("--enable", dest="enabled", action="store_const", const=True)
+    switch.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    for option in ("--official", "--verified-publishers", "--community"):
+        set_access.add_argument(option, choices=_TOGGLE)
+    show_access = leaf(access, "show", "show an organization's settings", commands.access_show)
+    show_access.add_argument("org")
+    show_access.add_argument("--json", action="store_true", help="Docker Hub's JSON shape")
+
+    publishers = group("publisher", "publisher status overrides")
+    set_publisher = leaf(
+        publishers, "set", "override a namespace's publisher status", commands.publisher_set
+    )
+    set_publisher.add_argument("namespace")
+    set_publisher.add_argument("status", choices=_STATUSES)
+    remove_publisher = leaf(publishers, "remove", "drop an override", commands.publisher_remove)
+    remove_publisher.add_argument("namespace")
+    leaf(publishers, "list", "list overrides", commands.publisher_list)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"data_dir": args.data_dir, "database_url": args.database_url}
+    if args.command == "serve":
+        overrides.update(host=args.host, port=args.port)
+    return load_settings(**overrides)
+
+
+async def _run(command: Command, args: argparse.Namespace, settings: Settings) -> None:
+    async with running_services(settings) as services:
+        await command(args, services)
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        settings = _settings(args)
+        if args.command_function is None:
+            # Imported here: the admin commands need none of the server machinery.
+            from imagegate.bootstrap import serve
+
+            serve(settings)
+            return 0
+        asyncio.run(_run(args.command_function, args, settings))
+    except (ConfigError, UsageError) as exc:
+        _error(str(exc))
+        return 2
+    except ServiceError as exc:
+        _error(exc.message)
+        return 1
+    except (DatabaseError, OSError) as exc:
+        _error(str(exc))
+        return 1
+    except SQLAlchemyError as exc:
+        _error(f"database error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
