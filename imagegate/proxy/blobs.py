@@ -38,7 +38,12 @@ class ProxyBlobs:
         try:
             size = await self._upstream.head_blob(repository, digest)
         except FALLBACK_ERRORS as exc:
-            raise not_cached(self._upstream.url, f"blob {repository}@{digest}", exc) from exc
+            raise not_cached(
+                self._upstream.url,
+                f"blob {digest}",
+                exc,
+                missing=f"is not known to belong to {repository}",
+            ) from exc
         await self._store.repositories.link_blob(repository, digest)
         return size
 

@@ -10,14 +10,16 @@ from imagegate.upstream.errors import UpstreamUnreachable
 FALLBACK_ERRORS = (UpstreamUnreachable, TooManyRequests)
 
 
-def not_cached(upstream: str, what: str, cause: RegistryError) -> RegistryError:
-    """The error for ``what`` when the upstream failed with ``cause`` and nothing is cached.
+def not_cached(
+    upstream: str, what: str, cause: RegistryError, missing: str = "is not cached"
+) -> RegistryError:
+    """The error for ``what`` when the upstream failed with ``cause`` and the cache lacks it.
 
     ``cause`` names the upstream and what went wrong ("upstream URL is unreachable: ...").
     """
     if isinstance(cause, TooManyRequests):
         return cause
     return Unavailable(
-        f"{what} is not cached, and {cause.message}",
+        f"{what} {missing}, and {cause.message}",
         detail={"upstream": upstream},
     )

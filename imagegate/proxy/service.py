@@ -48,6 +48,11 @@ class ProxyContent:
         self._manifests = ProxyManifests(store, upstream)
         self._blobs = ProxyBlobs(store, upstream)
 
+    @property
+    def store(self) -> ContentStore:
+        """The cache this content fills (hosted repositories will share it)."""
+        return self._store
+
     @classmethod
     def from_settings(cls, settings: Settings) -> ProxyContent:
         """The store at ``settings.cache_dir`` in front of ``settings.upstream_url``.

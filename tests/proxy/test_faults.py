@@ -1,0 +1,113 @@
+"""An upstream that breaks a blob mid-stream or sends wrong bytes: nothing corrupt is kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from imagegate.core.errors import RegistryError
+from imagegate.proxy.interfaces import CHUNK_SIZE
+from imagegate.proxy.service import ProxyContent
+from imagegate.storage.blobs import FilesystemBlobStore
+from tests.proxy.conftest import ContentFactory
+from tests.proxy.faults import (
+    Cdn,
+    Fault,
+    FaultyUpstream,
+    corrupt_blob,
+    redirect_blob,
+    truncate_blob,
+)
+from tests.proxy.helpers import collect, digest, repo
+from tests.support.images import Image, build_image, push_image
+from tests.support.upstream import UpstreamRegistry, htpasswd_auth
+
+
+@pytest.fixture
+def image(upstream: UpstreamRegistry) -> Image:
+    built = build_image("faults", padding=2 * CHUNK_SIZE + 7)
+    push_image(upstream.url, "library/faults", "1", built)
+    return built
+
+
+@pytest.fixture
+async def faulty(upstream: UpstreamRegistry) -> AsyncIterator[FaultyUpstream]:
+    server = await FaultyUpstream(upstream.url).start()
+    yield server
+    await server.stop()
+
+
+async def _stored(content: ProxyContent, layer: str) -> int | None:
+    return await content.store.blobs.size(digest(layer))
+
+
+def _temp_files(content: ProxyContent) -> list[Path]:
+    blobs = content.store.blobs
+    assert isinstance(blobs, FilesystemBlobStore)
+    return list(blobs.layout.tmp.iterdir())
+
+
+@pytest.mark.parametrize("make_fault", [truncate_blob, corrupt_blob], ids=["truncated", "corrupt"])
+async def test_a_bad_body_aborts_every_reader_and_nothing_is_kept(
+    faulty: FaultyUpstream,
+    make_content: ContentFactory,
+    image: Image,
+    make_fault: Callable[[str], Fault],
+) -> None:
+    content = make_content(faulty.url)
+    layer = image.layer_digests[0]
+    faulty.fault = make_fault(layer)
+
+    streams = await asyncio.gather(
+        *(content.open_blob(repo("faults"), digest(layer), None) for _ in range(3))
+    )
+    for stream in streams:
+        received = bytearray()
+        with pytest.raises(RegistryError):
+            async for chunk in stream.chunks:
+                received += chunk
+        assert len(received) < len(image.blobs[layer])  # never a complete response
+    assert faulty.count("GET", f"/blobs/{layer}") == 1
+    assert await _stored(content, layer) is None
+    assert _temp_files(content) == []
+
+    faulty.fault = None  # the upstream heals: a later fetch works
+    stream = await content.open_blob(repo("faults"), digest(layer), None)
+    assert await collect(stream.chunks) == image.blobs[layer]
+    assert await _stored(content, layer) == len(image.blobs[layer])
+
+
+async def test_a_range_of_a_bad_body_is_refused(
+    faulty: FaultyUpstream, make_content: ContentFactory, image: Image
+) -> None:
+    content = make_content(faulty.url)
+    layer = image.layer_digests[0]
+    faulty.fault = corrupt_blob(layer)
+    with pytest.raises(RegistryError, match="wrong content"):
+        await content.open_blob(repo("faults"), digest(layer), "bytes=0-9")
+
+
+async def test_a_redirect_to_another_origin_drops_credentials(
+    tmp_path: Path, make_content: ContentFactory
+) -> None:
+    directory = tmp_path / "basic"
+    directory.mkdir()
+    credentials = ("svc", "s3cret")
+    image = build_image("cdn")
+    layer = image.layer_digests[0]
+    with UpstreamRegistry(directory, auth=htpasswd_auth(directory, dict([credentials]))) as up:
+        push_image(up.url, "library/cdn", "1", image, credentials)
+        cdn = await Cdn({layer: image.blobs[layer]}).start()
+        faulty = await FaultyUpstream(up.url).start()
+        try:
+            faulty.fault = redirect_blob(layer, cdn)
+            content = make_content(faulty.url, credentials)
+            stream = await content.open_blob(repo("cdn"), digest(layer), None)
+            assert await collect(stream.chunks) == image.blobs[layer]
+            assert cdn.authorizations == [None]
+        finally:
+            await faulty.stop()
+            await cdn.stop()
