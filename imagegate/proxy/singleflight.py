@@ -60,12 +60,14 @@ class BlobFetch:
         repository: RepositoryName,
         store: BlobStore,
         open_source: Callable[[], Awaitable[BlobSource]],
+        on_done: Callable[[BlobFetch], None] = lambda _: None,
     ) -> None:
         self.digest = digest
         self.repository = repository  # the repository the upstream serves it for
         self.size: int | None = None
         self._store = store
         self._open_source = open_source
+        self._on_done = on_done
         self._writer: BlobWriter | None = None
         self._readable = 0  # bytes readers may have: all written but the newest chunk
         self._committed = False
@@ -81,6 +83,7 @@ class BlobFetch:
 
     async def run(self) -> None:
         writer: BlobWriter | None = None
+        error: RegistryError | None = None
         try:
             source = await self._open_source()
             try:
@@ -97,24 +100,28 @@ class BlobFetch:
             self.size = self._readable = writer.written
             self._committed = True
         except asyncio.CancelledError:
-            self._error = Unavailable("the gateway is shutting down")
+            error = Unavailable("the gateway is shutting down")
             raise
         except (DigestInvalid, SizeInvalid) as exc:
-            self._error = UpstreamError(
+            error = UpstreamError(
                 f"upstream sent wrong content for blob {self.digest}: {exc.message}"
             )
         except RegistryError as exc:
-            self._error = exc
+            error = exc
         except Exception as exc:  # a failure of ours (disk full...): readers must still end
             logger.exception("blob fetch failed", extra={"digest": str(self.digest)})
-            self._error = UpstreamError(f"fetching blob {self.digest} failed: {exc}")
+            error = UpstreamError(f"fetching blob {self.digest} failed: {exc}")
         finally:
             if writer is not None and not self._committed:
                 await asyncio.shield(writer.abort())
-            if self._error is not None:
+            # Readers hear of a failure only once the temp file is gone and this fetch is
+            # forgotten, so a request that follows starts afresh instead of joining it.
+            self._on_done(self)
+            self._error = error
+            if error is not None:
                 logger.warning(
                     "blob fetch failed: %s",
-                    self._error.message,
+                    error.message,
                     extra={"digest": str(self.digest), "repository": str(self.repository)},
                 )
             self._started.set()
@@ -179,10 +186,9 @@ class FlightGroup:
         open_source: Callable[[], Awaitable[BlobSource]],
     ) -> BlobFetch:
         """Start fetching ``digest``; registered before any await, so there is only one."""
-        fetch = BlobFetch(digest, repository, self._store, open_source)
+        fetch = BlobFetch(digest, repository, self._store, open_source, self._forget)
         self._flights[digest] = fetch
         fetch.task = asyncio.create_task(fetch.run(), name=f"fetch {digest}")
-        fetch.task.add_done_callback(lambda _: self._forget(fetch))
         return fetch
 
     def _forget(self, fetch: BlobFetch) -> None:
