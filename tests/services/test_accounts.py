@@ -1,0 +1,235 @@
+"""Users, access tokens and signing in with a password or a token."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from imagegate.auth.passwords import PasswordCheck, PasswordHasher
+from imagegate.db import Database
+from imagegate.db.models import AccessToken
+from imagegate.services import AccountService, AlreadyExists, InvalidInput, NotFound, Services
+
+
+class CountingHasher(PasswordHasher):
+    """Cheap argon2 that counts verifications, to see what the cache saves."""
+
+    def __init__(self) -> None:
+        super().__init__(PasswordHasher.fast_for_tests()._hasher)
+        self.verifications = 0
+
+    def verify(self, stored_hash: str, password: str) -> PasswordCheck:
+        self.verifications += 1
+        return super().verify(stored_hash, password)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+@pytest.fixture
+def hasher() -> CountingHasher:
+    return CountingHasher()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def accounts(database: Database, hasher: CountingHasher, clock: Clock) -> AccountService:
+    return AccountService(database, hasher=hasher, clock=clock)
+
+
+async def test_create_and_get_a_user(accounts: AccountService, clock: Clock) -> None:
+    created = await accounts.create_user("alice", "alice@example.com", "pw")
+    assert created.name == "alice" and created.created_at == clock.now
+    assert await accounts.get_user("alice") == created
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "password", "message"),
+    [
+        ("Alice", None, "pw", "invalid user name"),
+        ("a", None, "pw", "invalid user name"),
+        ("library", None, "pw", "reserved"),
+        ("alice", "not-an-email", "pw", "not an email address"),
+        ("alice", "a b@example.com", "pw", "not an email address"),
+        ("alice", None, "", "must not be empty"),
+    ],
+)
+async def test_invalid_users_are_refused(
+    accounts: AccountService, name: str, email: str | None, password: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        await accounts.create_user(name, email, password)
+    with pytest.raises(NotFound):
+        await accounts.get_user("alice")
+
+
+async def test_a_name_is_taken_once_by_a_user_or_an_organization(services: Services) -> None:
+    await services.accounts.create_user("alice", None, "pw")
+    with pytest.raises(AlreadyExists, match="already taken by a user"):
+        await services.accounts.create_user("alice", None, "other")
+    await services.orgs.add_org("acme", "alice")
+    with pytest.raises(AlreadyExists, match="already taken by an organization"):
+        await services.accounts.create_user("acme", None, "pw")
+
+
+async def test_password_sign_in(accounts: AccountService) -> None:
+    await accounts.create_user("alice", None, "s3cret")
+    assert await accounts.authenticate("alice", "s3cret") == "alice"
+    assert await accounts.authenticate("Alice", "s3cret") == "alice"  # canonical name
+    assert await accounts.authenticate("alice", "wrong") is None
+    assert await accounts.authenticate("nobody", "s3cret") is None
+    assert await accounts.authenticate("alice", "") is None
+    assert await accounts.authenticate("", "s3cret") is None
+
+
+async def test_a_verified_password_is_not_hashed_again(
+    accounts: AccountService, hasher: CountingHasher
+) -> None:
+    await accounts.create_user("alice", None, "s3cret")
+    for _ in range(5):
+        assert await accounts.authenticate("alice", "s3cret") == "alice"
+    assert hasher.verifications == 1
+
+
+async def test_wrong_passwords_always_pay_the_hash(
+    accounts: AccountService, hasher: CountingHasher
+) -> None:
+    await accounts.create_user("alice", None, "s3cret")
+    for _ in range(3):
+        assert await accounts.authenticate("alice", "wrong") is None
+    assert hasher.verifications == 3
+
+
+async def test_changing_the_password_invalidates_cached_sign_ins(
+    database: Database, hasher: CountingHasher
+) -> None:
+    """Two processes: the gateway caches a sign-in; an admin command changes the password."""
+    gateway = AccountService(database, hasher=hasher)
+    admin = AccountService(database, hasher=hasher)
+    await admin.create_user("alice", None, "old")
+    assert await gateway.authenticate("alice", "old") == "alice"
+    await admin.set_password("alice", "new")
+    assert await gateway.authenticate("alice", "old") is None
+    assert await gateway.authenticate("alice", "new") == "alice"
+    with pytest.raises(NotFound):
+        await admin.set_password("nobody", "pw")
+
+
+async def test_access_token_sign_in_needs_no_password_hash(
+    accounts: AccountService, hasher: CountingHasher
+) -> None:
+    await accounts.create_user("bob", None, "pw")
+    info, secret = await accounts.create_token("bob", "laptop")
+    assert info.username == "bob" and info.description == "laptop" and info.active
+    assert info.expires_at is None
+    assert await accounts.authenticate("bob", secret) == "bob"
+    assert hasher.verifications == 0
+    assert await accounts.authenticate("bob", secret + "x") is None
+
+
+async def test_a_token_only_signs_in_its_own_user(accounts: AccountService) -> None:
+    await accounts.create_user("bob", None, "pw")
+    await accounts.create_user("eve", None, "pw")
+    _, secret = await accounts.create_token("bob")
+    assert await accounts.authenticate("eve", secret) is None
+
+
+async def test_only_the_digest_of_a_token_is_stored(
+    accounts: AccountService, database: Database
+) -> None:
+    await accounts.create_user("bob", None, "pw")
+    _, secret = await accounts.create_token("bob")
+    async with database.read() as conn:
+        stored = list(await conn.scalars(select(AccessToken.token_hash)))
+    assert len(stored) == 1 and secret not in stored[0] and len(stored[0]) == 64
+
+
+async def test_expired_tokens_are_refused(accounts: AccountService, clock: Clock) -> None:
+    await accounts.create_user("bob", None, "pw")
+    info, secret = await accounts.create_token("bob", expires_in_days=2)
+    assert info.expires_at == clock.now + dt.timedelta(days=2)
+    clock.advance(days=2, seconds=-1)
+    assert await accounts.authenticate("bob", secret) == "bob"
+    clock.advance(seconds=1)
+    assert await accounts.authenticate("bob", secret) is None
+
+
+async def test_deactivated_tokens_are_refused(accounts: AccountService) -> None:
+    await accounts.create_user("bob", None, "pw")
+    info, secret = await accounts.create_token("bob")
+    await accounts.deactivate_token("bob", info.id)
+    assert await accounts.authenticate("bob", secret) is None
+    assert [t.active for t in await accounts.list_tokens("bob")] == [False]
+    with pytest.raises(NotFound):
+        await accounts.deactivate_token("bob", info.id + 1000)
+
+
+async def test_last_use_is_recorded_now_and_then(accounts: AccountService, clock: Clock) -> None:
+    await accounts.create_user("bob", None, "pw")
+    _, secret = await accounts.create_token("bob")
+    first_use = clock.now
+    await accounts.authenticate("bob", secret)
+    clock.advance(minutes=1)
+    await accounts.authenticate("bob", secret)  # within the interval: not written again
+    [token] = await accounts.list_tokens("bob")
+    assert token.last_used_at == first_use
+    clock.advance(minutes=5)
+    await accounts.authenticate("bob", secret)
+    [token] = await accounts.list_tokens("bob")
+    assert token.last_used_at == clock.now
+
+
+@pytest.mark.parametrize(
+    ("user", "description", "days", "error"),
+    [
+        ("nobody", "", None, NotFound),
+        ("bob", "", 0, InvalidInput),
+        ("bob", "", -1, InvalidInput),
+        ("bob", "", 100_000, InvalidInput),
+        ("bob", "x" * 256, None, InvalidInput),
+    ],
+)
+async def test_invalid_token_requests_are_refused(
+    accounts: AccountService,
+    user: str,
+    description: str,
+    days: int | None,
+    error: type[Exception],
+) -> None:
+    await accounts.create_user("bob", None, "pw")
+    with pytest.raises(error):
+        await accounts.create_token(user, description, days)
+    assert await accounts.list_tokens("bob") == []
+
+
+async def test_a_password_that_looks_like_a_token_still_works(accounts: AccountService) -> None:
+    await accounts.create_user("bob", None, "igt_pat_not-really-a-token")
+    assert await accounts.authenticate("bob", "igt_pat_not-really-a-token") == "bob"
+
+
+async def test_an_outdated_hash_is_upgraded_on_sign_in(database: Database) -> None:
+    old = AccountService(database, hasher=PasswordHasher.fast_for_tests())
+    await old.create_user("alice", None, "pw")
+    stronger = CountingHasher()
+    stronger._hasher = type(stronger._hasher)(time_cost=2, memory_cost=16, parallelism=1)
+    upgraded = AccountService(database, hasher=stronger)
+    assert await upgraded.authenticate("alice", "pw") == "alice"
+    assert await upgraded.authenticate("alice", "pw") == "alice"
+    assert stronger.verifications == 1  # the cache holds the upgraded hash
+    fresh = AccountService(database, hasher=stronger)
+    assert await fresh.authenticate("alice", "pw") == "alice"
+    assert stronger.verifications == 2
