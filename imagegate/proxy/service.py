@@ -85,7 +85,7 @@ class ProxyContent:
         if n == 0:
             return TagPage(repository, [], None)
         try:
-            return await self._upstream.list_tags(repository, n, last)
+            page = await self._upstream.list_tags(repository, n, last)
         except FALLBACK_ERRORS as exc:
             cached = await self._store.repositories.tags(repository)
             if not cached:
@@ -94,6 +94,11 @@ class ProxyContent:
                 "serving cached tags: %s", exc.message, extra={"repository": str(repository)}
             )
             return tag_page(repository, cached, n, last)
+        if page.next_last is not None:
+            return page
+        # Without a Link the page may be everything (distribution 2.8 ignores n and last
+        # and does not sort): cut it to what was asked; a no-op for a registry that obeyed.
+        return tag_page(repository, page.tags, n, last)
 
     async def referrers(
         self, repository: RepositoryName, digest: Digest, artifact_type: str | None

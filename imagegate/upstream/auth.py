@@ -129,13 +129,18 @@ class UpstreamAuth:
         if wanted:
             query["scope"] = wanted
         query = {name: value for name, value in query.items() if value}
-        auth = aiohttp.BasicAuth(*self._credentials) if self._credentials else None
+        headers = (
+            {"Authorization": basic_authorization(self._credentials)} if self._credentials else {}
+        )
         logger.debug(
             "upstream token request",
             extra={"upstream": self._upstream, "realm": realm, "scope": wanted},
         )
         try:
-            async with session.get(realm, params=query, auth=auth) as response:
+            # Redirects are not followed: the credentials are for the realm only.
+            async with session.get(
+                realm, params=query, headers=headers, allow_redirects=False
+            ) as response:
                 body = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
