@@ -16,10 +16,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
 from sqlalchemy import delete, select
 
 from imagegate.core.categories import PublisherStatus
@@ -30,6 +29,9 @@ from imagegate.db.models import PublisherOverride
 from imagegate.db.statements import insert_or_replace
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,7 @@ class PublisherService:
     ) -> None:
         self._db = db
         self._hub_api_url = hub_api_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._answer_ttl = answer_ttl
         self._failure_ttl = failure_ttl
         self._clock = clock
@@ -175,10 +177,15 @@ class PublisherService:
         return status
 
     async def _ask_hub(self, namespace: str) -> tuple[PublisherStatus, float]:
+        # Imported here, not at the top: every admin command builds this service and
+        # none asks Hub, and aiohttp adds a quarter second to each command's start.
+        import aiohttp
+
         url = f"{self._hub_api_url}/v2/orgs/{quote(namespace, safe='')}/"
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, headers={"Accept": "application/json"}
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                headers={"Accept": "application/json"},
             )
         try:
             async with self._session.get(url) as response:
