@@ -227,7 +227,7 @@ class AccountService:
             ).first()
         if row is None:
             return None
-        token_id, active, expires_at, last_used_at, name = row.tuple()
+        token_id, active, expires_at, last_used_at, name = row
         if not active or (expires_at is not None and expires_at <= now):
             return None
         if last_used_at is None or last_used_at <= now - self._touch_interval:
@@ -259,7 +259,7 @@ class AccountService:
             ).first()
         if row is None:
             return None
-        name, password_hash = row.tuple()
+        name, password_hash = row
         if self._cache.verified(name, secret, password_hash):
             return name
         check = await asyncio.to_thread(self._hasher.verify, password_hash, secret)
