@@ -56,7 +56,7 @@ def build_app(settings: Settings, services: Services, content: RegistryContent) 
             Route("/token", token.get, methods=["GET"]),
             Route("/token", token.post, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
-            Route("/readyz", readiness, methods=["GET", "HEAD"]),
+            Route("/readyz", readiness.endpoint, methods=["GET", "HEAD"]),
         ],
         exception_handlers={RegistryError: registry_error},
     )

@@ -12,7 +12,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from imagegate.core.errors import Denied, RegistryError, Unauthorized
+from imagegate.core.errors import Denied, RangeInvalid, RegistryError, Unauthorized
 from imagegate.http.challenge import TokenRealm
 
 logger = logging.getLogger("imagegate.http")
@@ -37,6 +37,9 @@ def error_response(request: Request, error: RegistryError, realm: TokenRealm) ->
         headers["WWW-Authenticate"] = realm.challenge(
             request, error="insufficient_scope", description=error.message
         )
+    elif isinstance(error, RangeInvalid) and isinstance(error.detail, dict):
+        if "size" in error.detail:
+            headers["Content-Range"] = f"bytes */{error.detail['size']}"
     body = error_body(error)
     headers["Content-Length"] = str(len(body))
     if request.method == "HEAD":

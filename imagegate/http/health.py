@@ -18,7 +18,7 @@ class Readiness:
     def __init__(self, checks: Mapping[str, Check]) -> None:
         self._checks = checks
 
-    async def __call__(self, _: Request) -> Response:
+    async def endpoint(self, _: Request) -> Response:
         results = {}
         for name, check in self._checks.items():
             try:

@@ -1,0 +1,117 @@
+"""The Docker token flow as clients drive it (REFERENCE.md section 3)."""
+
+from __future__ import annotations
+
+import jwt
+
+from tests.http.conftest import Gateway, basic
+
+
+async def test_base_challenge_has_absolute_realm_and_no_scope(gateway: Gateway) -> None:
+    async with gateway.session.get(f"{gateway.url}/v2/") as response:
+        assert response.status == 401
+        challenge = response.headers["WWW-Authenticate"]
+        assert challenge == f'Bearer realm="{gateway.url}/token",service="imagegate"'
+        assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+        body = await response.json()
+        assert body["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+async def test_login_check_without_scope(gateway: Gateway) -> None:
+    url = f"{gateway.url}/token?service=imagegate&account=alice&client_id=docker"
+    headers = {"Authorization": basic("alice", "alice-password")}
+    async with gateway.session.get(url, headers=headers) as response:
+        assert response.status == 200
+        body = await response.json()
+        assert body["token"] == body["access_token"]
+        assert body["expires_in"] >= 60
+        assert body["issued_at"].endswith("Z")
+        claims = jwt.decode(body["token"], options={"verify_signature": False})
+        assert claims["sub"] == "alice"
+        assert claims["access"] == []
+    async with gateway.session.get(
+        f"{gateway.url}/v2/", headers={"Authorization": f"Bearer {body['token']}"}
+    ) as response:
+        assert response.status == 200
+
+
+async def test_wrong_password_is_401_with_a_message(gateway: Gateway) -> None:
+    headers = {"Authorization": basic("alice", "nope")}
+    async with gateway.session.get(f"{gateway.url}/token", headers=headers) as response:
+        assert response.status == 401
+        error = (await response.json())["errors"][0]
+        assert error == {
+            "code": "UNAUTHORIZED",
+            "message": "incorrect username or password",
+            "detail": {},
+        }
+
+
+async def test_personal_access_token_works_as_a_password(gateway: Gateway) -> None:
+    _, secret = await gateway.services.accounts.create_token("bob", "ci", None)
+    token = await gateway.token("repository:acme/app:pull", ("bob", secret))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == "bob"
+    assert claims["access"] == [{"type": "repository", "name": "acme/app", "actions": ["pull"]}]
+
+
+async def test_grants_only_pull_and_only_valid_names(gateway: Gateway) -> None:
+    url = (
+        f"{gateway.url}/token?service=imagegate&scope=repository:acme/app:pull,push"
+        "&scope=repository:Bad/Name:pull&scope=registry:catalog:*"
+    )
+    async with gateway.session.get(url) as response:
+        body = await response.json()
+    claims = jwt.decode(body["token"], options={"verify_signature": False})
+    assert claims["sub"] == ""
+    assert claims["access"] == [{"type": "repository", "name": "acme/app", "actions": ["pull"]}]
+    header = jwt.get_unverified_header(body["token"])
+    assert header["alg"] == "ES256"
+    assert len(header["kid"].split(":")) == 12
+
+
+async def test_oauth2_password_grant(gateway: Gateway) -> None:
+    form = {
+        "grant_type": "password",
+        "username": "alice",
+        "password": "alice-password",
+        "service": "imagegate",
+        "client_id": "containerd",
+        "scope": "repository:library/alpine:pull",
+    }
+    async with gateway.session.post(f"{gateway.url}/token", data=form) as response:
+        assert response.status == 200
+        body = await response.json()
+        assert body["token_type"] == "Bearer"
+        assert body["scope"] == "repository:library/alpine:pull"
+    form["password"] = "wrong"
+    async with gateway.session.post(f"{gateway.url}/token", data=form) as response:
+        assert response.status == 401
+    async with gateway.session.post(
+        f"{gateway.url}/token", data={"grant_type": "refresh_token", "refresh_token": "x"}
+    ) as response:
+        assert response.status == 400
+        assert (await response.json())["error"] == "unsupported_grant_type"
+
+
+async def test_repository_request_challenges_with_its_scope(gateway: Gateway) -> None:
+    async with gateway.session.get(f"{gateway.url}/v2/alpine/manifests/3") as response:
+        assert response.status == 401
+        assert 'scope="repository:alpine:pull"' in response.headers["WWW-Authenticate"]
+
+
+async def test_token_for_another_repository_is_insufficient(gateway: Gateway) -> None:
+    token = await gateway.token("repository:someone/tool:pull")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with gateway.session.get(
+        f"{gateway.url}/v2/library/alpine/manifests/3", headers=headers
+    ) as response:
+        assert response.status == 401
+        assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+
+
+async def test_forged_token_is_refused(gateway: Gateway) -> None:
+    headers = {"Authorization": "Bearer not-a-jwt"}
+    async with gateway.session.get(f"{gateway.url}/v2/", headers=headers) as response:
+        assert response.status == 401
+        assert "invalid or expired token" in (await response.json())["errors"][0]["message"]
