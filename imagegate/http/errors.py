@@ -37,9 +37,12 @@ def error_response(request: Request, error: RegistryError, realm: TokenRealm) ->
         headers["WWW-Authenticate"] = realm.challenge(
             request, error="insufficient_scope", description=error.message
         )
-    elif isinstance(error, RangeInvalid) and isinstance(error.detail, dict):
-        if "size" in error.detail:
-            headers["Content-Range"] = f"bytes */{error.detail['size']}"
+    elif (
+        isinstance(error, RangeInvalid)
+        and isinstance(error.detail, dict)
+        and "size" in error.detail
+    ):
+        headers["Content-Range"] = f"bytes */{error.detail['size']}"
     body = error_body(error)
     headers["Content-Length"] = str(len(body))
     if request.method == "HEAD":

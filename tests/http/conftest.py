@@ -92,7 +92,7 @@ async def gateway(
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
             await asyncio.sleep(0.02)
         async with aiohttp.ClientSession() as session:
             yield Gateway(f"http://127.0.0.1:{port}", settings, services, session)
