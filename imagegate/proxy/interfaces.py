@@ -72,7 +72,7 @@ class RegistryContent(Protocol):
     async def open_blob(
         self, repository: RepositoryName, digest: Digest, range_header: str | None
     ) -> BlobStream:
-        """A blob of ``repository``, whole or the range asked for (RangeInvalid if unsatisfiable)."""
+        """A blob of ``repository``, whole or the range asked for; RangeInvalid if unsatisfiable."""
         ...
 
     async def list_tags(
