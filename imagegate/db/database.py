@@ -165,9 +165,10 @@ def _install_sqlite_transaction_control(engine: AsyncEngine, busy_timeout: float
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
+        # synchronous stays FULL: writes are rare (admin commands), and a policy change
+        # that was reported as done must survive a power cut.
         for pragma in (
             "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",  # durable enough with WAL, and much faster
             f"PRAGMA busy_timeout={busy_ms}",
             "PRAGMA foreign_keys=ON",
         ):

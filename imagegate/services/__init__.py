@@ -43,6 +43,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Services:
+    """Every service, sharing one database; built by ``open_services``."""
+
     database: Database
     accounts: AccountService
     orgs: OrganizationService
