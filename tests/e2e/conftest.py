@@ -129,10 +129,12 @@ def skopeo(tmp_path: Path) -> Skopeo:
 
 
 @pytest.fixture
-def podman(tmp_path: Path) -> Podman:
+def podman(tmp_path: Path) -> Iterator[Podman]:
     """A podman with storage of its own: nothing pulled by another test is reused."""
     require_binary("podman")
     try:
-        return Podman(tmp_path / "podman")
+        client = Podman(tmp_path / "podman")
     except MissingClient as exc:
         pytest.fail(str(exc), pytrace=False)
+    yield client
+    client.close()

@@ -37,9 +37,15 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def gateway(world_gateway: Gateway) -> Gateway:
-    """The world gateway, with image access back to off and memberships as configured."""
-    world_gateway.set_image_access("acme", "--disable")
-    world_gateway.set_image_access("globex", "--disable")
+    """The world gateway with image access off, and the toggles back to their defaults."""
+    for org in ("acme", "globex"):
+        world_gateway.set_image_access(
+            org,
+            "--disable",
+            "--official=allowed",
+            "--verified-publishers=allowed",
+            "--community=restricted",
+        )
     return world_gateway
 
 
@@ -243,6 +249,8 @@ def test_a_denied_image_leaks_no_blob_or_manifest(
 
     # The digest opens no other door: not through a repository bob may pull.
     other_token = _token(gateway, official.repository, "bob")
+    own_layer = f"{gateway.url}/v2/{official.repository}/blobs/{official.layer_digests[0]}"
+    assert _get(own_layer, other_token)[0] == 200, "bob may read library/alpine's own layer"
     status, _, body = _get(f"{gateway.url}/v2/{official.repository}/blobs/{layer}", other_token)
     assert status == 404, f"the layer of {community.repository} through library/alpine: {status}"
     assert json.loads(body)["errors"][0]["code"] == "BLOB_UNKNOWN"

@@ -103,9 +103,11 @@ def test_podman_sees_a_toggle_flipped_on_the_running_gateway(
     official = images["official"]
     gateway.set_image_access("acme", "--official=restricted")
     try:
-        refused = Podman(tmp_path_factory.mktemp("podman-restricted")).pull(
-            f"{gateway.host}/alpine:{official.tag}", credentials("bob")
-        )
+        fresh = Podman(tmp_path_factory.mktemp("podman-restricted"))
+        try:
+            refused = fresh.pull(f"{gateway.host}/alpine:{official.tag}", credentials("bob"))
+        finally:
+            fresh.close()
         # The bare name is checked as the canonical library/alpine.
         assert not refused.ok, refused.describe()
         text = denial_text(official.repository, "acme", OFFICIAL_NOT_ALLOWED)

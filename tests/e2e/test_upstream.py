@@ -7,7 +7,9 @@ digests come out, or a clear error.
 
 from __future__ import annotations
 
+import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from tests.e2e.tokenissuer import TokenIssuer
 from tests.e2e.world import OK, Seeded, check_pull
 from tests.support.clients import Podman, Skopeo
 from tests.support.gateway import Gateway
-from tests.support.images import build_image, push_image
+from tests.support.images import OCI_MANIFEST, build_image, push_image
 from tests.support.upstream import UpstreamRegistry, htpasswd_auth
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +45,24 @@ def _anonymous_status(upstream: UpstreamRegistry, image: Seeded) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+def _manifest_get(gateway: Gateway, image: Seeded) -> tuple[int, bytes]:
+    """An anonymous manifest GET through the gateway, with the token flow done by hand."""
+    scope = urllib.parse.urlencode(
+        {"service": "imagegate", "scope": f"repository:{image.repository}:pull"}
+    )
+    with urllib.request.urlopen(f"{gateway.url}/token?{scope}", timeout=10) as response:
+        token = json.loads(response.read())["token"]
+    request = urllib.request.Request(
+        f"{gateway.url}/v2/{image.repository}/manifests/{image.tag}",
+        headers={"Authorization": f"Bearer {token}", "Accept": OCI_MANIFEST},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 # -- an upstream that goes down ----------------------------------------------------------
@@ -87,9 +107,15 @@ def test_cached_content_is_served_while_the_upstream_is_down(
 
         missing = skopeo.pull(down.uncached.reference(host))
         assert not missing.ok, missing.describe()
-        # Not a misleading "manifest unknown": the person must learn the upstream is away.
+        # Not a misleading "manifest unknown": the person must learn the service is away.
+        # (Clients print only the status of a 5xx answer; its body says why.)
         assert "manifest unknown" not in missing.stderr.lower(), missing.describe()
-        assert "upstream" in missing.stderr.lower(), missing.describe()
+        assert "503 Service Unavailable" in missing.stderr, missing.describe()
+        status, body = _manifest_get(down.gateway, down.uncached)
+        assert status == 503, body
+        error = json.loads(body)["errors"][0]
+        assert error["code"] == "UNAVAILABLE", error
+        assert "upstream" in error["message"].lower(), error
     finally:
         down.upstream.start()
 

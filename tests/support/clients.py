@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,7 +227,9 @@ class Podman:
         self.directory = directory
         self.home = directory / "home"
         self.root = directory / "storage"
-        self.runroot = directory / "run"
+        # podman refuses a runroot path longer than 50 characters; pytest's are longer.
+        self._short = Path(tempfile.mkdtemp(prefix="igpm-"))
+        self.runroot = self._short / "run"
         self.policy = _prepare_home(self.home)
         config = directory / "config"
         config.mkdir(parents=True, exist_ok=True)
@@ -285,6 +288,10 @@ class Podman:
         if completed.returncode != 0:
             raise AssertionError(f"podman image inspect failed: {completed.stderr}")
         return completed.stdout.strip()
+
+    def close(self) -> None:
+        """Remove the short-path run directory kept outside ``directory``."""
+        shutil.rmtree(self._short, ignore_errors=True)
 
     def remove_all(self) -> None:
         """Forget every pulled image, so the next pull fetches everything again."""
