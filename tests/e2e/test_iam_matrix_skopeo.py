@@ -10,6 +10,7 @@ Every cell of the tables is written out by hand: what a person would expect to h
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -65,6 +66,9 @@ class Scenario:
     name: str
     settings: dict[str, tuple[str, ...]]  # org -> `imagegate image-access set ORG` flags
     expected: dict[str | None, Row]
+    # acme's settings as `image-access show --json` reports them, in Docker Hub's shape:
+    # (enabled, allow_official_images, allow_verified_publishers), and community allowed
+    acme_shown: tuple[bool, bool, bool, bool]
 
     def __str__(self) -> str:
         return self.name
@@ -79,6 +83,7 @@ SCENARIOS = (
             "bob": (*PUBLIC_OK, OK, NOT_MEMBER),
             "carol": (*PUBLIC_OK, OK, OK),
         },
+        (False, True, True, False),
     ),
     # Enabling with no toggles: official and verified allowed, community restricted.
     # This must stay the first scenario that enables acme, so it sees the defaults.
@@ -107,6 +112,7 @@ SCENARIOS = (
                 _acme(COMMUNITY_NOT_ALLOWED),
             ),
         },
+        (True, True, True, False),
     ),
     Scenario(
         "acme-official-restricted",
@@ -140,6 +146,7 @@ SCENARIOS = (
                 _acme(COMMUNITY_NOT_ALLOWED),
             ),
         },
+        (True, False, True, False),
     ),
     Scenario(
         "acme-verified-restricted",
@@ -173,6 +180,7 @@ SCENARIOS = (
                 _acme(COMMUNITY_NOT_ALLOWED),
             ),
         },
+        (True, True, False, False),
     ),
     Scenario(
         "acme-community-allowed",
@@ -190,6 +198,7 @@ SCENARIOS = (
             "bob": (*PUBLIC_OK, OK, NOT_MEMBER),
             "carol": (*PUBLIC_OK, OK, OK),
         },
+        (True, True, True, True),
     ),
     # Organization images stay allowed whatever the toggles say.
     Scenario(
@@ -224,6 +233,7 @@ SCENARIOS = (
                 _acme(COMMUNITY_NOT_ALLOWED),
             ),
         },
+        (True, False, False, False),
     ),
     # Both orgs on, each refusing something the other allows: carol must pass both, and
     # each org's namespace is an organization image for that org only.
@@ -256,6 +266,7 @@ SCENARIOS = (
                 OK,
             ),
         },
+        (True, False, True, True),
     ),
 )
 
@@ -291,3 +302,14 @@ def test_skopeo_pull(
     expect = scenario.expected[user][IMAGE_KEYS.index(image_key)]
     result = skopeo.pull(image.reference(world_gateway.host), credentials(user))
     check_pull(result, expect, image)
+
+
+def test_image_access_show_reports_the_scenario(scenario: Scenario, world_gateway: Gateway) -> None:
+    shown = json.loads(world_gateway.cli("image-access", "show", "acme", "--json").stdout)
+    enabled, official, verified, community = scenario.acme_shown
+    assert shown["restricted_images"] == {
+        "enabled": enabled,
+        "allow_official_images": official,
+        "allow_verified_publishers": verified,
+    }, shown
+    assert shown["allow_community_images"] is community, shown

@@ -83,7 +83,7 @@ COMMUNITY_NOT_ALLOWED = "community images are not allowed"
 SPONSORED_NOT_ALLOWED = "Sponsored OSS images count as community images, which are not allowed"
 
 NOT_MEMBER_TEXT = "denied: requested access to the resource is denied"
-SIGN_IN_TEXT = "authentication required"
+SIGN_IN_TEXT = "unauthorized: authentication required"
 
 
 @dataclass(frozen=True)
