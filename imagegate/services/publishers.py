@@ -165,9 +165,13 @@ class PublisherService:
         if task is None:
             task = asyncio.create_task(self._lookup(namespace))
             self._inflight[namespace] = task
-            task.add_done_callback(lambda _: self._inflight.pop(namespace, None))
+            task.add_done_callback(lambda done: self._forget(namespace, done))
         # Shielded: one caller giving up must not cancel the lookup others wait for.
         return await asyncio.shield(task)
+
+    def _forget(self, namespace: str, task: asyncio.Task[PublisherStatus]) -> None:
+        if self._inflight.get(namespace) is task:
+            del self._inflight[namespace]
 
     async def _lookup(self, namespace: str) -> PublisherStatus:
         status, ttl = await self._ask_hub(namespace)
