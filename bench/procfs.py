@@ -1,4 +1,4 @@
-"""What the kernel says about a server process: which one it is, its CPU time, its memory."""
+"""What the kernel says about a server process: which one it is and its CPU time."""
 
 from __future__ import annotations
 
@@ -36,12 +36,3 @@ def cpu_seconds(pid: int) -> float:
     fields = (_PROC / str(pid) / "stat").read_text().rpartition(")")[2].split()
     # Fields 14 and 15 (utime, stime) sit at 11 and 12 once pid and comm are cut off.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def memory_kib(pid: int, field: str) -> int:
-    """A ``/proc/PID/status`` memory field in KiB: ``VmRSS`` now, ``VmHWM`` its peak."""
-    for line in (_PROC / str(pid) / "status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name == field:
-            return int(value.split()[0])
-    raise LookupError(f"/proc/{pid}/status has no {field}")
