@@ -81,9 +81,14 @@ def start_gateway(
         return gateway.start()
 
     yield start
+    unclean = []
     for gateway in started:
-        gateway.stop()
+        status = gateway.stop()
         _RUNNING.remove(gateway)
+        if not Gateway.clean_exit(status):
+            unclean.append(f"{gateway.host} exited with {status}:\n{gateway.log_tail(3000)}")
+    # A server that crashed, or had to be killed, fails the module's last test teardown.
+    assert not unclean, "imagegate serve did not stop cleanly:\n" + "\n".join(unclean)
 
 
 @pytest.fixture(scope="module")

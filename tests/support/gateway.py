@@ -158,20 +158,33 @@ class Gateway:
             f"its log:\n{self.log_tail()}"
         )
 
-    def stop(self) -> None:
-        """Ask the server to stop (SIGTERM), wait, and kill it if it does not."""
+    def stop(self) -> int | None:
+        """Ask the server to stop (SIGTERM), wait, and kill it if it does not.
+
+        Returns its exit status (``None`` if it was not running): 0 or ``-SIGTERM`` for a
+        clean shutdown (uvicorn re-raises the signal it handled), ``-SIGKILL`` if it had to
+        be killed.
+        """
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    @staticmethod
+    def clean_exit(status: int | None) -> bool:
+        return status in (None, 0, -signal.SIGTERM)
 
     def restart(self) -> Gateway:
-        self.stop()
+        status = self.stop()
+        if not self.clean_exit(status):
+            raise RuntimeError(f"imagegate serve exited with {status}:\n{self.log_tail()}")
         return self.start()
 
     def __enter__(self) -> Gateway:
