@@ -1,0 +1,89 @@
+import base64
+import hashlib
+import stat
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from imagegate.auth.tokens import InvalidToken, SigningKey, TokenIssuer, libtrust_key_id
+from imagegate.core.scopes import parse_scope
+
+PULL = parse_scope("repository:library/alpine:pull")
+assert PULL is not None
+
+
+def test_key_is_created_once_with_private_permissions(tmp_path: Path) -> None:
+    first = SigningKey.load_or_create(tmp_path / "keys")
+    second = SigningKey.load_or_create(tmp_path / "keys")
+    assert first.key_id == second.key_id
+    mode = (tmp_path / "keys" / "token-signing-key.pem").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    assert [p.name for p in (tmp_path / "keys").iterdir()] == ["token-signing-key.pem"]
+
+
+def test_libtrust_key_id_is_base32_of_the_der_fingerprint() -> None:
+    key = SigningKey.generate()
+    der = key.private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    expected = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
+    kid = libtrust_key_id(key.private_key.public_key())
+    assert kid.replace(":", "") == expected
+    assert [len(group) for group in kid.split(":")] == [4] * 12
+
+
+def test_issued_tokens_carry_the_spec_claims() -> None:
+    key = SigningKey.generate()
+    issuer = TokenIssuer(key, "imagegate", ttl_seconds=120)
+    issued = issuer.issue("alice", "imagegate", [PULL])
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+    assert {"iss", "sub", "aud", "exp", "nbf", "iat", "jti"} <= set(claims)
+    assert claims["exp"] - claims["iat"] == 120 == issued.expires_in
+    assert claims["access"] == [
+        {"type": "repository", "name": "library/alpine", "actions": ["pull"]}
+    ]
+    verified = issuer.verify(issued.token, "imagegate")
+    assert verified.subject == "alice"
+    assert verified.allows("repository", "library/alpine", "pull")
+    assert not verified.allows("repository", "library/alpine", "push")
+
+
+def test_the_certificate_verifies_the_tokens() -> None:
+    key = SigningKey.generate()
+    certificate = x509.load_pem_x509_certificate(key.certificate_pem())
+    token = TokenIssuer(key, "imagegate").issue("bob", "svc", []).token
+    claims = jwt.decode(token, certificate.public_key(), algorithms=["ES256"], audience="svc")  # type: ignore[arg-type]
+    assert claims["sub"] == "bob"
+
+
+@pytest.mark.parametrize("case", ["other-key", "other-audience", "expired", "garbage"])
+def test_verification_refuses_what_is_not_ours(case: str) -> None:
+    key = SigningKey.generate()
+    issuer = TokenIssuer(key, "imagegate", ttl_seconds=60)
+    token = issuer.issue("alice", "imagegate", [PULL]).token
+    audience = "imagegate"
+    if case == "other-key":
+        token = TokenIssuer(SigningKey.generate(), "imagegate").issue("a", "imagegate", []).token
+    elif case == "other-audience":
+        audience = "elsewhere"
+    elif case == "expired":
+        now = int(time.time())
+        token = jwt.encode(
+            {
+                "iss": "imagegate",
+                "sub": "a",
+                "aud": "imagegate",
+                "iat": now - 600,
+                "exp": now - 300,
+            },
+            key.private_key,
+            "ES256",
+        )
+    else:
+        token = "not.a.token"
+    with pytest.raises(InvalidToken):
+        issuer.verify(token, audience)
