@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.binaries import require_binary
+from tests.e2e.binaries import IN_CI, require_binary
 from tests.e2e.world import HUB_BADGES, IMAGES, Seeded, configure_world
 from tests.support.clients import MissingClient, Podman, Skopeo
 from tests.support.gateway import Gateway
@@ -113,6 +113,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        # CI must run every end-to-end test: a skip there is a failure, whatever skipped it.
+        report.outcome = "failed"
+        report.longrepr = f"an end-to-end test may not skip in CI: {report.longrepr}"
     if not report.failed:
         return
     offsets = item.stash.get(_LOG_OFFSETS, {})
