@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import pytest
 
 from tests.e2e.binaries import require_binary
-from tests.e2e.tokenissuer import TokenIssuer
 from tests.e2e.world import OK, Seeded, check_pull
 from tests.support.clients import Podman, Skopeo
 from tests.support.gateway import Gateway
 from tests.support.images import OCI_MANIFEST, build_image, push_image
+from tests.support.tokenserver import TokenServer
 from tests.support.upstream import UpstreamRegistry, htpasswd_auth
 
 pytestmark = pytest.mark.e2e
@@ -160,7 +160,7 @@ def test_a_bearer_token_upstream(
 ) -> None:
     require_binary("docker-registry")
     directory = tmp_path_factory.mktemp("upstream-bearer")
-    with TokenIssuer(directory, *ACCOUNT) as issuer:
+    with TokenServer(directory, *ACCOUNT) as issuer:
         upstream = UpstreamRegistry(directory, auth=issuer.registry_auth()).start()
         try:
             image = _seed(upstream, "someone/bearer", "faults-bearer", ACCOUNT)
