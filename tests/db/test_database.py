@@ -151,3 +151,14 @@ async def test_migrate_reports_an_unreachable_database() -> None:
             await db.migrate()
     finally:
         await db.dispose()
+
+
+def test_schema_revision_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from imagegate.db.database import MIGRATIONS_DIR, SCHEMA_REVISION
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
