@@ -138,9 +138,10 @@ class Database:
         """The revision the database is at, or ``None`` before the first migration."""
         try:
             async with self.read() as conn:
-                return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+                revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
         except SQLAlchemyError:
             return None
+        return None if revision is None else str(revision)
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query within ``ping_timeout`` seconds."""
