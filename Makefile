@@ -19,7 +19,8 @@ lint: $(BIN)/imagegate
 	$(BIN)/ruff format --check imagegate tests
 	$(BIN)/mypy
 
-test: $(BIN)/imagegate
+test:
 	scripts/install-system-deps
+	$(MAKE) $(BIN)/imagegate
 	$(MAKE) lint
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
