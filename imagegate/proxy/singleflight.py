@@ -1,11 +1,16 @@
 """One upstream fetch per uncached blob, streamed to every concurrent requester.
 
 The first request for a blob starts a ``BlobFetch``: a background task that writes the
-upstream body into the store. Every request for that blob (the first included) reads
-the growing file behind it, so N concurrent pulls cost one upstream GET and memory stays
+upstream body into the store, downloading the next chunk while the last one is written.
+Every request for that blob (the first included) reads the growing file behind it,
+through its own file handle, so N concurrent pulls cost one upstream GET and memory stays
 at a chunk or two per reader. The newest chunk is held back from readers until the next
-one arrives or the digest checks out; a wrong or truncated body therefore makes every
+one is written or the digest checks out; a wrong or truncated body therefore makes every
 reader raise before its response could complete, and the store keeps nothing.
+
+Readers get the final chunk as soon as the digest checks out, while the blob is made
+durable and visible (fsync, rename). If that fails, the responses were still right; the
+store keeps nothing and the next request fetches again.
 
 The fetch runs on its own task, so a requester that goes away does not abort it: the
 blob is still cached for the next pull.
@@ -29,7 +34,7 @@ from imagegate.core.errors import (
 )
 from imagegate.core.names import RepositoryName
 from imagegate.proxy.interfaces import CHUNK_SIZE
-from imagegate.storage.interfaces import BlobStore, BlobWriter, WriterClosed
+from imagegate.storage.interfaces import BlobStore, BlobWriter, PartialReader, WriterClosed
 
 logger = logging.getLogger("imagegate.proxy.singleflight")
 
@@ -69,8 +74,9 @@ class BlobFetch:
         self._open_source = open_source
         self._on_done = on_done
         self._writer: BlobWriter | None = None
-        self._readable = 0  # bytes readers may have: all written but the newest chunk
-        self._committed = False
+        self._readable = 0  # bytes readers may have: written, and not the newest chunk
+        self._verified = False  # the digest checked out: readers may have every byte
+        self._committed = False  # and the blob is in the store
         self._error: RegistryError | None = None
         self._started = asyncio.Event()  # the upstream answered (or failed)
         self._done = asyncio.Event()
@@ -90,14 +96,14 @@ class BlobFetch:
                 self.size = source.size
                 self._started.set()
                 writer = self._writer = await self._store.create(self.digest.algorithm)
-                async for chunk in source.chunks():
-                    await writer.write(chunk)
-                    self._readable = writer.written - len(chunk)
-                    self._notify()
+                await self._fill(source, writer)
             finally:
                 source.close()
-            await writer.commit(self.digest, self.size)
+            await writer.verify(self.digest, self.size)
             self.size = self._readable = writer.written
+            self._verified = True
+            self._notify()
+            await writer.commit(self.digest, self.size)
             self._committed = True
         except asyncio.CancelledError:
             error = Unavailable("the gateway is shutting down")
@@ -128,6 +134,30 @@ class BlobFetch:
             self._done.set()
             self._notify()
 
+    async def _fill(self, source: BlobSource, writer: BlobWriter) -> None:
+        """Write the body chunk by chunk, receiving the next chunk while one is written.
+
+        At most one write is in flight and one chunk waits for it, so memory stays bounded.
+        A written chunk becomes readable once a newer one has arrived: the last one waits
+        for the digest.
+        """
+        writing: asyncio.Task[None] | None = None
+        try:
+            async for chunk in source.chunks():
+                if writing is not None:
+                    await writing
+                    self._readable = writer.written
+                    self._notify()
+                writing = asyncio.create_task(writer.write(chunk))
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None:  # the body broke off mid-write: let the write end first
+                if not writing.done():
+                    await asyncio.wait([writing])
+                if not writing.cancelled():
+                    writing.exception()  # retrieved: a write error after a body error is moot
+
     def _raise(self) -> None:
         if self._error is not None:
             # A copy per reader: one exception object raised in many tasks would pile up
@@ -147,26 +177,47 @@ class BlobFetch:
         self._raise()
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The whole blob, following the write; raises if the fetch fails."""
+        """The whole blob, following the write; raises if the fetch fails before the digest
+        checks out."""
         offset = 0
-        while True:
-            changed = self._changed  # taken before looking, so no change can slip by
-            self._raise()
-            if self._committed:
-                async for chunk in self._store.read(self.digest, offset):
+        reader: PartialReader | None = None
+        try:
+            while True:
+                changed = self._changed  # taken before looking, so no change can slip by
+                if not self._verified:
+                    self._raise()
+                if offset < self._readable:
+                    if reader is None:
+                        reader = await self._open_reader()
+                    if reader is None:  # the temp file is gone: stored, or failed
+                        if self._committed:
+                            async for chunk in self._store.read(self.digest, offset):
+                                yield chunk
+                            return
+                        self._raise()
+                        await changed.wait()
+                        continue
+                    length = min(CHUNK_SIZE, self._readable - offset)
+                    chunk = await reader.read_at(offset, length)
+                    if not chunk:
+                        raise UpstreamError(f"blob {self.digest} was cut short in the cache")
+                    offset += len(chunk)
                     yield chunk
-                return
-            if offset < self._readable and self._writer is not None:
-                length = min(CHUNK_SIZE, self._readable - offset)
-                try:
-                    chunk = await self._writer.read_at(offset, length)
-                except WriterClosed:  # committed or aborted just now: the flag follows
-                    await changed.wait()
                     continue
-                offset += len(chunk)
-                yield chunk
-                continue
-            await changed.wait()
+                if self._verified:
+                    return
+                await changed.wait()
+        finally:
+            if reader is not None:
+                reader.close()
+
+    async def _open_reader(self) -> PartialReader | None:
+        if self._writer is None:
+            return None
+        try:
+            return await self._writer.open_reader()
+        except WriterClosed:
+            return None
 
 
 class FlightGroup:

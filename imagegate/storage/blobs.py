@@ -3,6 +3,7 @@
 A write goes to ``tmp/`` on the same filesystem and becomes visible only by an atomic
 rename after its digest (and size) check out, so a reader never sees a partial blob and
 a crash leaves at most a temp file, removed at the next start (``FilesystemBlobStore.open``).
+Readers that follow a write hold their own descriptor on the temp file.
 All disk I/O runs in worker threads, one chunk (``CHUNK_SIZE``) per hop.
 """
 
@@ -26,18 +27,12 @@ STALE_TEMP_SECONDS = 600.0
 
 class _State(enum.Enum):
     OPEN = "open"
+    VERIFIED = "verified"
     COMMITTED = "committed"
     ABORTED = "aborted"
 
 
-def _read_at(path: Path, offset: int, length: int) -> bytes:
-    # Opening per call (not sharing the writer's descriptor) lets a reader race a commit
-    # or abort safely: it gets the bytes, or FileNotFoundError once the name is gone.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, length, offset)
-    finally:
-        os.close(fd)
+_READABLE = (_State.OPEN, _State.VERIFIED)
 
 
 def _write_all(fd: int, chunk: bytes, hasher: Hasher) -> None:
@@ -45,6 +40,36 @@ def _write_all(fd: int, chunk: bytes, hasher: Hasher) -> None:
     while view:
         view = view[os.write(fd, view) :]
     hasher.update(chunk)  # hashing 1 MiB releases the GIL, so it belongs in the thread too
+
+
+class FilesystemPartialReader:
+    """A reader's own descriptor on a temp file; see ``PartialReader``.
+
+    A descriptor, unlike the name, survives the rename of a commit and the unlink of an
+    abort: the reader goes on reading the same bytes. One per reader, opened once.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._busy: asyncio.Future[bytes] | None = None  # the read in a worker thread
+
+    async def read_at(self, offset: int, length: int) -> bytes:
+        if self._fd < 0:
+            raise ValueError("read from a closed reader")
+        loop = asyncio.get_running_loop()
+        self._busy = loop.run_in_executor(None, os.pread, self._fd, length, offset)
+        return await asyncio.shield(self._busy)  # see close
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd < 0:
+            return
+        if self._busy is not None and not self._busy.done():
+            # A cancelled reader's pread is still running: close only after it, or the
+            # number could be reused under it.
+            self._busy.add_done_callback(lambda _: os.close(fd))
+        else:
+            os.close(fd)
 
 
 class FilesystemBlobWriter:
@@ -56,6 +81,7 @@ class FilesystemBlobWriter:
         self._fd = fd
         self._hasher = Hasher(algorithm)
         self._state = _State.OPEN
+        self._busy: asyncio.Future[None] | None = None  # the write in a worker thread
 
     @property
     def written(self) -> int:
@@ -64,19 +90,32 @@ class FilesystemBlobWriter:
     async def write(self, chunk: bytes) -> None:
         if self._state is not _State.OPEN:
             raise WriterClosed(f"write after {self._state.value}")
-        await asyncio.to_thread(_write_all, self._fd, chunk, self._hasher)
+        if self._busy is not None and not self._busy.done():
+            raise RuntimeError("a write is still in progress")
+        loop = asyncio.get_running_loop()
+        self._busy = loop.run_in_executor(None, _write_all, self._fd, chunk, self._hasher)
+        # Shielded: a cancelled caller leaves the thread running, and the future tells
+        # ``_settle`` when it is safe to close the descriptor.
+        await asyncio.shield(self._busy)
 
-    async def read_at(self, offset: int, length: int) -> bytes:
-        if self._state is not _State.OPEN:
+    async def _settle(self) -> None:
+        """Wait for a write whose caller was cancelled: it uses the descriptor."""
+        if self._busy is not None:
+            await asyncio.wait([self._busy])
+
+    async def open_reader(self) -> FilesystemPartialReader:
+        if self._state not in _READABLE:
             raise WriterClosed(self._state.value)
         try:
-            return await asyncio.to_thread(_read_at, self._path, offset, length)
-        except FileNotFoundError:
+            fd = await asyncio.to_thread(os.open, self._path, os.O_RDONLY)
+        except FileNotFoundError:  # committed or aborted meanwhile
             raise WriterClosed(self._state.value) from None
+        return FilesystemPartialReader(fd)
 
-    async def commit(self, digest: Digest, size: int | None = None) -> None:
-        if self._state is not _State.OPEN:
-            raise WriterClosed(f"commit after {self._state.value}")
+    async def verify(self, digest: Digest, size: int | None = None) -> None:
+        if self._state not in _READABLE:
+            raise WriterClosed(f"verify after {self._state.value}")
+        await self._settle()
         actual = self._hasher.digest()
         if actual != digest:
             await self.abort()
@@ -90,27 +129,36 @@ class FilesystemBlobWriter:
                 f"content of {digest} is {self.written} bytes, expected {size}",
                 detail={"digest": str(digest), "size": self.written, "expected": size},
             )
+        self._state = _State.VERIFIED
+
+    async def commit(self, digest: Digest, size: int | None = None) -> None:
+        await self.verify(digest, size)  # again after ``verify``: cheap, and the same answer
         self._state = _State.COMMITTED
-        await asyncio.to_thread(self._publish, self._layout.blob(digest))
+        try:
+            await asyncio.to_thread(self._publish, self._layout.blob(digest))
+        except Exception:
+            self._state = _State.ABORTED  # _publish removed the temp file
+            raise
 
     def _publish(self, destination: Path) -> None:
         try:
-            os.fsync(self._fd)
-        finally:
-            os.close(self._fd)
-        if destination.exists():  # same digest, same bytes: keep what is there
-            self._path.unlink(missing_ok=True)
-            return
-        try:
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+            if destination.exists():  # same digest, same bytes: keep what is there
+                self._path.unlink(missing_ok=True)
+                return
             files.publish(self._path, destination)
         except BaseException:
             self._path.unlink(missing_ok=True)
             raise
 
     async def abort(self) -> None:
-        if self._state is not _State.OPEN:
+        if self._state not in _READABLE:
             return
         self._state = _State.ABORTED
+        await self._settle()
         await asyncio.to_thread(self._discard)
 
     def _discard(self) -> None:

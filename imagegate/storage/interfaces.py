@@ -21,8 +21,24 @@ class WriterClosed(Exception):
     """The writer was committed or aborted; its bytes are no longer readable through it."""
 
 
+class PartialReader(Protocol):
+    """One reader's own handle on a blob still being written (see ``BlobWriter.open_reader``)."""
+
+    async def read_at(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes at ``offset``, which the writer has already written."""
+        ...
+
+    def close(self) -> None:
+        """Release the handle; safe while a read is still in flight."""
+        ...
+
+
 class BlobWriter(Protocol):
-    """A blob being written: invisible until ``commit`` verifies it."""
+    """A blob being written: invisible until ``commit`` verifies and publishes it.
+
+    ``verify`` then ``commit`` lets a caller act on verified bytes (hand them to readers)
+    before they are durable and visible in the store.
+    """
 
     @property
     def written(self) -> int:
@@ -33,19 +49,29 @@ class BlobWriter(Protocol):
         """Append ``chunk`` (hashing it on the way)."""
         ...
 
-    async def read_at(self, offset: int, length: int) -> bytes:
-        """Bytes already written, for readers that follow a write in progress.
+    async def open_reader(self) -> PartialReader:
+        """A handle for a reader that follows the write in progress.
 
-        Raises ``WriterClosed`` once the writer is committed or aborted: readers then read
-        the committed blob from the store (or give up).
+        It keeps reading the bytes written so far, whatever becomes of the writer. Raises
+        ``WriterClosed`` once the writer is committed or aborted: readers then read the
+        committed blob from the store (or give up).
+        """
+        ...
+
+    async def verify(self, digest: Digest, size: int | None = None) -> None:
+        """Check the content against ``digest`` (and ``size``); no more writes after it.
+
+        On a mismatch the content is discarded and ``DigestInvalid`` (or ``SizeInvalid``) is
+        raised. Verified content is still invisible: ``commit`` or ``abort`` follows.
         """
         ...
 
     async def commit(self, digest: Digest, size: int | None = None) -> None:
-        """Verify the content against ``digest`` (and ``size``), make it durable and visible.
+        """Verify the content (unless ``verify`` did), make it durable and visible.
 
-        On a mismatch the content is discarded and ``DigestInvalid`` (or ``SizeInvalid``) is
-        raised. Committing content that already exists keeps the existing blob.
+        On a mismatch, as ``verify``. If publishing fails the content is discarded and the
+        error raised: nothing is visible. Committing content that already exists keeps the
+        existing blob.
         """
         ...
 

@@ -44,7 +44,7 @@ class UpstreamBlob:
     """A blob response being streamed from the upstream.
 
     ``chunks()`` yields pieces of exactly ``chunk_size`` bytes (the last may be shorter),
-    holding at most two chunks in memory; a broken or truncated body raises
+    each a new object the caller may keep; a broken or truncated body raises
     ``UpstreamUnreachable``. The response is released when iteration ends or on ``close()``.
     """
 
@@ -59,16 +59,29 @@ class UpstreamBlob:
         return self._response.content_length
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        buffer = bytearray()
         size = self._chunk_size
+        # Up to ``size`` bytes a read; aiohttp buffers up to two chunks before it stops
+        # reading the socket, so the download runs ahead of a slower consumer, bounded.
+        pieces: list[memoryview] = []  # the next chunk so far, copied once, when complete
+        held = 0
         try:
             async for piece in self._response.content.iter_chunked(size):
-                buffer += piece
-                while len(buffer) >= size:
-                    yield bytes(buffer[:size])
-                    del buffer[:size]
-            if buffer:
-                yield bytes(buffer)
+                if not held and len(piece) == size:  # whole already (the consumer lags)
+                    yield piece
+                    continue
+                view = memoryview(piece)
+                while held + len(view) >= size:
+                    take = size - held
+                    pieces.append(view[:take])
+                    yield b"".join(pieces)
+                    pieces.clear()
+                    held = 0
+                    view = view[take:]
+                if view:
+                    pieces.append(view)
+                    held += len(view)
+            if pieces:
+                yield b"".join(pieces)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise UpstreamUnreachable(
                 f"upstream {self._upstream} broke off a blob: {exc or type(exc).__name__}",

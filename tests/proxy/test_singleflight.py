@@ -1,0 +1,178 @@
+"""A blob fetch with a scripted source: when readers get bytes, and what the store keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from imagegate.core.digests import Digest
+from imagegate.core.errors import RegistryError, Unavailable, UpstreamError
+from imagegate.proxy.interfaces import CHUNK_SIZE
+from imagegate.proxy.singleflight import BlobFetch, FlightGroup
+from imagegate.storage import files
+from imagegate.storage.blobs import FilesystemBlobStore
+from imagegate.upstream.errors import UpstreamUnreachable
+from tests.proxy.helpers import collect, repo
+
+DATA = os.urandom(3 * CHUNK_SIZE + 100)
+DIGEST = Digest.of(DATA)
+
+
+class ScriptedSource:
+    """A body in ``CHUNK_SIZE`` pieces; with ``gate``, each piece waits for a permit."""
+
+    def __init__(self, data: bytes, *, fail_at: int | None = None, gated: bool = False) -> None:
+        self.data = data
+        self.fail_at = fail_at  # raise instead of sending this piece
+        self.gate = asyncio.Semaphore(0) if gated else None
+        self.closed = False
+
+    @property
+    def size(self) -> int | None:
+        return len(self.data)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for index, offset in enumerate(range(0, len(self.data), CHUNK_SIZE)):
+            if self.gate is not None:
+                await self.gate.acquire()
+            if index == self.fail_at:
+                raise UpstreamUnreachable("upstream broke off a blob")
+            yield self.data[offset : offset + CHUNK_SIZE]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FilesystemBlobStore:
+    return FilesystemBlobStore.open(tmp_path)
+
+
+async def _start(group: FlightGroup, source: ScriptedSource) -> BlobFetch:
+    async def open_source() -> ScriptedSource:
+        return source
+
+    return group.start(DIGEST, repo("library/fetch"), open_source)
+
+
+async def _done(fetch: BlobFetch) -> None:
+    assert fetch.task is not None
+    await asyncio.wait([fetch.task])
+
+
+async def test_readers_get_the_final_chunk_before_the_blob_is_published(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    publish = files.publish
+
+    def slow_publish(temporary: Path, destination: Path) -> None:
+        assert release.wait(10)
+        publish(temporary, destination)
+
+    monkeypatch.setattr(files, "publish", slow_publish)
+    group = FlightGroup(store)
+    fetch = await _start(group, ScriptedSource(DATA))
+    bodies = await asyncio.gather(collect(fetch.chunks()), collect(fetch.chunks()))
+    assert list(bodies) == [DATA, DATA]
+    assert await store.size(DIGEST) is None  # verified, sent, not yet durable
+    assert group.get(DIGEST) is fetch  # a request now joins the fetch (no second GET)
+
+    release.set()
+    await fetch.finished()
+    assert await store.size(DIGEST) == len(DATA)
+    assert group.get(DIGEST) is None
+    assert await collect(fetch.chunks()) == DATA  # a late reader reads the store
+
+
+async def test_a_failed_publish_keeps_nothing_but_the_responses_were_right(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(temporary: Path, destination: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "publish", fail)
+    group = FlightGroup(store)
+    fetch = await _start(group, ScriptedSource(DATA))
+    assert await collect(fetch.chunks()) == DATA
+    await _done(fetch)
+    with pytest.raises(UpstreamError, match="No space"):
+        await fetch.finished()
+    assert await store.size(DIGEST) is None
+    assert list(store.layout.tmp.iterdir()) == []
+    assert group.get(DIGEST) is None  # the next request fetches again
+    with pytest.raises(UpstreamError):  # too late to read the unpublished bytes
+        await collect(fetch.chunks())
+
+
+async def test_the_newest_chunk_waits_for_the_next_one_or_the_digest(
+    store: FilesystemBlobStore,
+) -> None:
+    source = ScriptedSource(DATA, gated=True)
+    assert source.gate is not None
+    fetch = await _start(FlightGroup(store), source)
+    reader = fetch.chunks()
+    first = asyncio.ensure_future(anext(reader))
+    source.gate.release()  # piece 0 arrives and is written, but it is the newest
+    await asyncio.sleep(0.1)
+    assert not first.done()
+    source.gate.release()  # piece 1 arrives: piece 0 is no longer the newest
+    assert await asyncio.wait_for(first, 5) == DATA[:CHUNK_SIZE]
+    for _ in range(3):
+        source.gate.release()
+    rest = await asyncio.wait_for(collect(reader), 5)
+    assert DATA[:CHUNK_SIZE] + rest == DATA
+    await fetch.finished()
+
+
+async def test_a_body_that_breaks_off_ends_every_reader_and_keeps_nothing(
+    store: FilesystemBlobStore,
+) -> None:
+    source = ScriptedSource(DATA, fail_at=3)
+    group = FlightGroup(store)
+    fetch = await _start(group, source)
+    for _ in range(2):
+        received = bytearray()
+        with pytest.raises(RegistryError, match="broke off"):
+            async for chunk in fetch.chunks():
+                received += chunk
+        assert len(received) < len(DATA)
+    assert source.closed
+    assert await store.size(DIGEST) is None
+    assert list(store.layout.tmp.iterdir()) == []
+    assert group.get(DIGEST) is None
+
+
+async def test_wrong_bytes_are_never_released_whole(store: FilesystemBlobStore) -> None:
+    wrong = DATA[:-1] + bytes([DATA[-1] ^ 0xFF])
+    fetch = await _start(FlightGroup(store), ScriptedSource(wrong))
+    received = bytearray()
+    with pytest.raises(UpstreamError, match="wrong content"):
+        async for chunk in fetch.chunks():
+            received += chunk
+    assert len(received) <= len(DATA) - (len(DATA) % CHUNK_SIZE)
+    assert await store.size(DIGEST) is None
+    assert list(store.layout.tmp.iterdir()) == []
+
+
+async def test_closing_mid_fetch_ends_readers_and_leaves_no_temp_file(
+    store: FilesystemBlobStore,
+) -> None:
+    source = ScriptedSource(DATA, gated=True)
+    assert source.gate is not None
+    group = FlightGroup(store)
+    fetch = await _start(group, source)
+    reader = asyncio.ensure_future(collect(fetch.chunks()))
+    source.gate.release()
+    source.gate.release()
+    await asyncio.sleep(0.05)
+    await group.close()
+    with pytest.raises(Unavailable):
+        await reader
+    assert list(store.layout.tmp.iterdir()) == []
+    assert await store.size(DIGEST) is None
