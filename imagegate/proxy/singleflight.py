@@ -158,6 +158,11 @@ class BlobFetch:
                 if not writing.cancelled():
                     writing.exception()  # retrieved: a write error after a body error is moot
 
+    @property
+    def verified(self) -> bool:
+        """The digest checked out: readers may have every byte; publishing may go on."""
+        return self._verified
+
     def _raise(self) -> None:
         if self._error is not None:
             # A copy per reader: one exception object raised in many tasks would pile up
@@ -247,8 +252,10 @@ class FlightGroup:
             del self._flights[fetch.digest]
 
     async def close(self) -> None:
-        """Cancel every fetch in progress (their readers raise ``Unavailable``)."""
+        """Cancel every fetch in progress (their readers raise ``Unavailable``), but let a
+        verified one finish publishing: its readers have had every byte."""
         tasks = [fetch.task for fetch in self._flights.values() if fetch.task is not None]
-        for task in tasks:
-            task.cancel()
+        for fetch in self._flights.values():
+            if fetch.task is not None and not fetch.verified:
+                fetch.task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -35,11 +35,10 @@ class _State(enum.Enum):
 _READABLE = (_State.OPEN, _State.VERIFIED)
 
 
-def _write_all(fd: int, chunk: bytes, hasher: Hasher) -> None:
+def _write_all(fd: int, chunk: bytes) -> None:
     view = memoryview(chunk)
     while view:
         view = view[os.write(fd, view) :]
-    hasher.update(chunk)  # hashing 1 MiB releases the GIL, so it belongs in the thread too
 
 
 class FilesystemPartialReader:
@@ -81,7 +80,7 @@ class FilesystemBlobWriter:
         self._fd = fd
         self._hasher = Hasher(algorithm)
         self._state = _State.OPEN
-        self._busy: asyncio.Future[None] | None = None  # the write in a worker thread
+        self._busy: list[asyncio.Future[None]] = []  # the write and hash in worker threads
 
     @property
     def written(self) -> int:
@@ -90,18 +89,22 @@ class FilesystemBlobWriter:
     async def write(self, chunk: bytes) -> None:
         if self._state is not _State.OPEN:
             raise WriterClosed(f"write after {self._state.value}")
-        if self._busy is not None and not self._busy.done():
+        if not all(future.done() for future in self._busy):
             raise RuntimeError("a write is still in progress")
         loop = asyncio.get_running_loop()
-        self._busy = loop.run_in_executor(None, _write_all, self._fd, chunk, self._hasher)
-        # Shielded: a cancelled caller leaves the thread running, and the future tells
-        # ``_settle`` when it is safe to close the descriptor.
-        await asyncio.shield(self._busy)
+        # Writing and hashing both release the GIL: two threads, in parallel.
+        self._busy = [
+            loop.run_in_executor(None, _write_all, self._fd, chunk),
+            loop.run_in_executor(None, self._hasher.update, chunk),
+        ]
+        # Shielded: a cancelled caller leaves the threads running, and ``_busy`` tells
+        # ``_settle`` when it is safe to close the descriptor or read the hash.
+        await asyncio.shield(asyncio.gather(*self._busy))
 
     async def _settle(self) -> None:
-        """Wait for a write whose caller was cancelled: it uses the descriptor."""
-        if self._busy is not None:
-            await asyncio.wait([self._busy])
+        """Wait for a write whose caller was cancelled: it uses the descriptor and hasher."""
+        if self._busy:
+            await asyncio.wait(self._busy)
 
     async def open_reader(self) -> FilesystemPartialReader:
         if self._state not in _READABLE:

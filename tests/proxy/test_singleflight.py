@@ -176,3 +176,26 @@ async def test_closing_mid_fetch_ends_readers_and_leaves_no_temp_file(
         await reader
     assert list(store.layout.tmp.iterdir()) == []
     assert await store.size(DIGEST) is None
+
+
+async def test_closing_lets_a_verified_fetch_publish(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    publish = files.publish
+
+    def slow_publish(temporary: Path, destination: Path) -> None:
+        assert release.wait(10)
+        publish(temporary, destination)
+
+    monkeypatch.setattr(files, "publish", slow_publish)
+    group = FlightGroup(store)
+    fetch = await _start(group, ScriptedSource(DATA))
+    assert await collect(fetch.chunks()) == DATA
+    closing = asyncio.ensure_future(group.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done()  # waiting for the publish, not cancelling it
+    release.set()
+    await asyncio.wait_for(closing, 5)
+    await fetch.finished()
+    assert await store.size(DIGEST) == len(DATA)
