@@ -1,4 +1,4 @@
-"""What the kernel says about a server process: which one it is and its CPU time."""
+"""What the kernel says about a server process: its CPU time."""
 
 from __future__ import annotations
 
@@ -6,29 +6,6 @@ import os
 from pathlib import Path
 
 _PROC = Path("/proc")
-
-
-def child_pid(*argv_words: str) -> int:
-    """The pid of this process's child whose command line holds every one of ``argv_words``.
-
-    The support ``Gateway`` does not expose its process; the server is our direct child
-    (its console script is exec'd in place), so its ``--port`` finds it.
-    """
-    wanted = [word.encode() for word in argv_words]
-    me = os.getpid()
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:  # exited meanwhile
-            continue
-        # The command name in field 2 may hold spaces and parentheses: split after it.
-        parent = int(stat.rpartition(")")[2].split()[1])
-        if parent == me and all(word in argv for word in wanted):
-            return int(entry.name)
-    raise LookupError(f"no child process of {me} runs with {argv_words}")
 
 
 def cpu_seconds(pid: int) -> float:

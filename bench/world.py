@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procfs import child_pid
 from tests.support.gateway import Gateway
 from tests.support.images import build_image, push_image
 from tests.support.upstream import UpstreamRegistry
@@ -57,9 +56,9 @@ def running_world(directory: Path, blob_mib: int) -> Iterator[World]:
         token = gateway.create_token("tess", "bench")
         yield World(
             upstream=upstream,
-            upstream_pid=child_pid(str(upstream.config_path)),
+            upstream_pid=upstream.pid,
             gateway=gateway,
-            gateway_pid=child_pid("serve", "--port", str(gateway.port)),
+            gateway_pid=gateway.pid,
             manifest_type=image.media_type,
             layer=layer,
             layer_size=len(image.blobs[layer]),

@@ -22,8 +22,9 @@ from tests.e2e.world import (
     credentials,
 )
 from tests.support.clients import Skopeo
-from tests.support.gateway import Gateway, free_port
+from tests.support.gateway import Gateway
 from tests.support.hubstub import HubStub
+from tests.support.process import free_port
 from tests.support.upstream import UpstreamRegistry
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,8 @@ from imagegate.bootstrap import running_gateway
 from imagegate.config import Settings, load_settings
 from imagegate.services import Services, close_services, open_services
 from tests.support.images import Image, build_image, push_image
-from tests.support.upstream import UpstreamRegistry, free_port
+from tests.support.process import free_port
+from tests.support.upstream import UpstreamRegistry
 
 
 @dataclass

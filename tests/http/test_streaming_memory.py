@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,23 +41,6 @@ class BigBlob:
     size: int
 
 
-def _server_pid(gateway: Gateway) -> int:
-    """The pid of ``gateway``'s server: our child whose command line has its ``--port``."""
-    port = str(gateway.port).encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        parent = int(stat.rpartition(")")[2].split()[1])
-        if parent == os.getpid() and b"serve" in argv and port in argv:
-            return int(entry.name)
-    raise LookupError(f"no imagegate serve process on port {gateway.port}")
-
-
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -77,7 +59,7 @@ def big_blob(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigBlob]:
         push_image(upstream.url, REPOSITORY, "1", image)
         del image  # 256 MiB of test-process memory not needed any more
         with Gateway(directory, upstream_url=upstream.url) as gateway:
-            yield BigBlob(gateway, _server_pid(gateway), digest, size)
+            yield BigBlob(gateway, gateway.pid, digest, size)
 
 
 async def _token(session: aiohttp.ClientSession, gateway: Gateway) -> str:

@@ -17,27 +17,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
-START_TIMEOUT_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 10.0
+from tests.support.process import ServerProcess
+
 CLI_TIMEOUT_SECONDS = 60.0
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the server binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def imagegate_binary() -> str:
@@ -65,8 +52,11 @@ class CliResult:
         )
 
 
-class Gateway:
+class Gateway(ServerProcess):
     """One ``imagegate serve`` process; ``start``/``stop`` or use it as a context manager."""
+
+    name = "imagegate serve"
+    ready_path = "/healthz"
 
     def __init__(
         self,
@@ -77,28 +67,12 @@ class Gateway:
         upstream_credentials: tuple[str, str] | None = None,
         database_url: str = "",
     ) -> None:
-        self.directory = directory
+        super().__init__(directory, "gateway.log")
         self.data_dir = directory / "gateway-data"
-        self.log_path = directory / "gateway.log"
         self.upstream_url = upstream_url
         self.hub_api_url = hub_api_url
         self.upstream_credentials = upstream_credentials
         self.database_url = database_url
-        self.port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def host(self) -> str:
-        """``host:port`` as image references write it."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def environment(self) -> dict[str, str]:
         """The caller's environment without its ``IMAGEGATE_*``, plus this gateway's settings."""
@@ -118,102 +92,17 @@ class Gateway:
             env["IMAGEGATE_UPSTREAM_PASSWORD"] = self.upstream_credentials[1]
         return env
 
-    # -- the server -------------------------------------------------------------------
-
-    def start(self) -> Gateway:
-        """Start ``imagegate serve`` and wait until ``/healthz`` answers 200."""
+    def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [imagegate_binary(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.environment(),
-                cwd=self.directory,
-            )
-        self._wait_healthy()
-        return self
 
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        last_error = "no answer"
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                last_error = f"exited with status {self._process.returncode}"
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-                    last_error = f"/healthz answered {response.status}"
-            except urllib.error.HTTPError as exc:
-                last_error = f"/healthz answered {exc.code}"
-            except OSError as exc:
-                last_error = str(exc)
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(
-            f"imagegate serve did not become healthy on {self.url} ({last_error}); "
-            f"its log:\n{self.log_tail()}"
-        )
-
-    def stop(self) -> int | None:
-        """Ask the server to stop (SIGTERM), wait, and kill it if it does not.
-
-        Returns its exit status (``None`` if it was not running): 0 or ``-SIGTERM`` for a
-        clean shutdown (uvicorn re-raises the signal it handled), ``-SIGKILL`` if it had to
-        be killed.
-        """
-        process, self._process = self._process, None
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
-
-    @staticmethod
-    def clean_exit(status: int | None) -> bool:
-        return status in (None, 0, -signal.SIGTERM)
+    def command(self) -> list[str]:
+        return [imagegate_binary(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
 
     def restart(self) -> Gateway:
         status = self.stop()
         if not self.clean_exit(status):
             raise RuntimeError(f"imagegate serve exited with {status}:\n{self.log_tail()}")
         return self.start()
-
-    def __enter__(self) -> Gateway:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    # -- its log ----------------------------------------------------------------------
-
-    def log_size(self) -> int:
-        """Where the log ends now; pass it to ``log_since`` to see what came after."""
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
-
-    def log_since(self, offset: int) -> str:
-        if not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as log:
-            log.seek(offset)
-            return log.read().decode(errors="replace")
-
-    def log_tail(self, limit: int = 8000) -> str:
-        text = self.log_since(0)
-        return text[-limit:]
 
     # -- the admin CLI ----------------------------------------------------------------
 

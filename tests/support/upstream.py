@@ -15,27 +15,17 @@ import base64
 import json
 import re
 import shutil
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from email.message import Message
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from tests.support.process import ServerProcess
+
 REGISTRY_BINARY = "docker-registry"
-START_TIMEOUT_SECONDS = 15.0
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the registry binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def htpasswd_auth(
@@ -65,30 +55,21 @@ def token_auth(realm: str, service: str, issuer: str, rootcertbundle: Path) -> d
     }
 
 
-class UpstreamRegistry:
-    """One ``docker-registry`` process; ``start``/``stop`` or use it as a context manager."""
+class UpstreamRegistry(ServerProcess):
+    """One ``docker-registry`` process; ``start``/``stop`` or use it as a context manager.
+
+    Content on disk survives a restart.
+    """
+
+    name = REGISTRY_BINARY
+    ready_path = "/v2/"
+    ready_statuses = frozenset({200, 401})  # 401: auth is configured, and it answers
 
     def __init__(self, directory: Path, auth: Mapping[str, Any] | None = None) -> None:
-        self.directory = directory
+        super().__init__(directory, "upstream.log")
         self.auth = dict(auth) if auth else None
-        self.port = free_port()
         self.storage_dir = directory / "upstream-storage"
         self.config_path = directory / "upstream-config.yml"
-        self.log_path = directory / "upstream.log"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def host(self) -> str:
-        """``host:port`` as image references write it."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -105,8 +86,7 @@ class UpstreamRegistry:
             config["auth"] = self.auth
         return config
 
-    def start(self) -> UpstreamRegistry:
-        """Start the registry and wait until ``/v2/`` answers (restartable after ``stop``)."""
+    def prepare(self) -> None:
         if shutil.which(REGISTRY_BINARY) is None:
             raise RuntimeError(
                 f"{REGISTRY_BINARY} is not installed (Debian package docker-registry)"
@@ -114,56 +94,9 @@ class UpstreamRegistry:
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         # JSON is YAML, so no YAML writer is needed.
         self.config_path.write_text(json.dumps(self.config()))
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [REGISTRY_BINARY, "serve", str(self.config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self._wait_ready()
-        return self
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url}/v2/", timeout=1):
-                    return
-            except urllib.error.HTTPError as exc:
-                if exc.code == 401:  # auth is configured: it answers, so it is up
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        log = self.log_path.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"{REGISTRY_BINARY} did not start on {self.url}:\n{log}")
-
-    def stop(self) -> None:
-        """Terminate the registry and wait for it; content on disk survives a restart."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def __enter__(self) -> UpstreamRegistry:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def command(self) -> list[str]:
+        return [REGISTRY_BINARY, "serve", str(self.config_path)]
 
 
 def _challenge_params(header: str) -> tuple[str, dict[str, str]]:

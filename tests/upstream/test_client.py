@@ -15,7 +15,8 @@ from imagegate.upstream.client import UpstreamClient
 from imagegate.upstream.errors import UpstreamUnreachable
 from tests.proxy.faults import FaultyUpstream
 from tests.support.images import build_image, push_image
-from tests.support.upstream import UpstreamRegistry, free_port
+from tests.support.process import free_port
+from tests.support.upstream import UpstreamRegistry
 
 REPOSITORY = parse_repository("library/client")
 
