@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from imagegate.auth.tokens import SigningKey, TokenIssuer
 from imagegate.core.digests import Digest
 from imagegate.core.errors import NameUnknown, UpstreamError
 from imagegate.core.names import parse_repository
-from imagegate.core.scopes import parse_scopes
 from imagegate.upstream.auth import parse_challenge
 from imagegate.upstream.client import UpstreamClient
 from tests.support.images import build_image, push_image
-from tests.support.upstream import UpstreamRegistry, htpasswd_auth, token_auth
+from tests.support.tokenserver import TokenServer
+from tests.support.upstream import UpstreamRegistry, htpasswd_auth
 
 ACCOUNT = ("svc", "s3cret")
-SERVICE = "upstream-registry"
 
 
 def test_parse_challenge() -> None:
@@ -42,50 +37,6 @@ def test_parse_challenge() -> None:
     assert parse_challenge("") is None
 
 
-class TokenServer:
-    """A Docker token endpoint granting ``ACCOUNT`` what it asks; others get nothing."""
-
-    def __init__(self, directory: Path) -> None:
-        key = SigningKey.generate()
-        self.issuer = TokenIssuer(key, "test-issuer", ttl_seconds=300)
-        self.certificate = directory / "token.pem"
-        self.certificate.write_bytes(key.certificate_pem())
-        self.requests: list[tuple[bool, list[str]]] = []  # (authenticated, scopes)
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def _token(self, request: web.Request) -> web.Response:
-        auth = request.headers.get("Authorization")
-        good = auth is not None and auth == _basic(*ACCOUNT)
-        if auth is not None and not good:
-            return web.json_response({"details": "bad credentials"}, status=401)
-        scopes = request.query.getall("scope", [])
-        self.requests.append((good, scopes))
-        granted = parse_scopes(scopes) if good else []
-        token = self.issuer.issue(ACCOUNT[0] if good else "", request.query["service"], granted)
-        return web.json_response({"token": token.token, "expires_in": token.expires_in})
-
-    async def start(self) -> TokenServer:
-        app = web.Application()
-        app.router.add_get("/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        assert site._server is not None
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{port}/token"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
 @pytest.fixture
 def basic_upstream(tmp_path: Path) -> Iterator[UpstreamRegistry]:
     with UpstreamRegistry(tmp_path, auth=htpasswd_auth(tmp_path, dict([ACCOUNT]))) as registry:
@@ -93,15 +44,14 @@ def basic_upstream(tmp_path: Path) -> Iterator[UpstreamRegistry]:
 
 
 @pytest.fixture
-async def token_server(tmp_path: Path) -> AsyncIterator[TokenServer]:
-    server = await TokenServer(tmp_path).start()
-    yield server
-    await server.stop()
+def token_server(tmp_path: Path) -> Iterator[TokenServer]:
+    with TokenServer(tmp_path, *ACCOUNT) as server:
+        yield server
 
 
 @pytest.fixture
 def bearer_upstream(tmp_path: Path, token_server: TokenServer) -> Iterator[UpstreamRegistry]:
-    auth = token_auth(token_server.url, SERVICE, "test-issuer", token_server.certificate)
+    auth = token_server.registry_auth()
     with UpstreamRegistry(tmp_path / "registry", auth=auth) as registry:
         yield registry
 
@@ -130,8 +80,7 @@ async def test_bearer_token_upstream_caches_tokens_per_scope(
     bearer_upstream: UpstreamRegistry, token_server: TokenServer
 ) -> None:
     image = build_image("bearer")
-    # In a thread: the token server answering the push runs on this event loop.
-    await asyncio.to_thread(push_image, bearer_upstream.url, "acme/private", "1", image, ACCOUNT)
+    push_image(bearer_upstream.url, "acme/private", "1", image, ACCOUNT)
     token_server.requests.clear()
     repository = parse_repository("acme/private")
     client = UpstreamClient(bearer_upstream.url, ACCOUNT)
@@ -143,7 +92,7 @@ async def test_bearer_token_upstream_caches_tokens_per_scope(
             assert await client.head_blob(repository, Digest.parse(layer)) == len(
                 image.blobs[layer]
             )
-        assert token_server.requests == [(True, ["repository:acme/private:pull"])]
+        assert token_server.requests == [(ACCOUNT[0], ["repository:acme/private:pull"])]
     finally:
         await client.close()
 
@@ -152,8 +101,7 @@ async def test_bearer_upstream_refuses_anonymous_and_wrong_accounts(
     bearer_upstream: UpstreamRegistry, token_server: TokenServer
 ) -> None:
     image = build_image("bearer-refused")
-    # In a thread: the token server answering the push runs on this event loop.
-    await asyncio.to_thread(push_image, bearer_upstream.url, "acme/private", "1", image, ACCOUNT)
+    push_image(bearer_upstream.url, "acme/private", "1", image, ACCOUNT)
     repository = parse_repository("acme/private")
     anonymous = UpstreamClient(bearer_upstream.url)
     wrong = UpstreamClient(bearer_upstream.url, ("svc", "wrong"))
