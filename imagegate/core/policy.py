@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from imagegate.core.categories import Category, PublisherStatus
 from imagegate.core.names import RepositoryName
+from imagegate.core.permissions import HostedRepository, Permission
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,10 @@ class Requester:
 class Outcome(enum.StrEnum):
     ALLOWED = "allowed"
     DENIED = "denied"  # image access policy
-    NOT_MEMBER = "not_member"  # an organization's private namespace
+    NOT_MEMBER = "not_member"  # an organization's private namespace or repository
+    FORBIDDEN = "forbidden"  # a member without the permission the action needs
     UNAUTHENTICATED = "unauthenticated"  # sign in first
+    READ_ONLY = "read_only"  # a proxied namespace: nothing can be written there
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class Decision:
         if self.outcome is Outcome.DENIED:
             blocked = f"{repo} blocked for organization {self.org}"
             return f"image access restricted: {blocked}: {self.reason}"
-        if self.outcome is Outcome.NOT_MEMBER:
+        if self.outcome in (Outcome.NOT_MEMBER, Outcome.FORBIDDEN):
             return f"requested access to the resource is denied: {self.reason}"
         if self.outcome is Outcome.UNAUTHENTICATED:
             return f"authentication required: {self.reason}"
@@ -120,16 +123,22 @@ def decide_pull(
     repository: RepositoryName,
     publisher: PublisherStatus,
     namespace_org: str | None,
+    hosted: HostedRepository | None = None,
 ) -> Decision:
     """Decide whether ``requester`` may pull from ``repository``.
 
     ``namespace_org`` is the local organization that owns the repository's namespace,
-    if any; ``publisher`` is the namespace's publisher status (community when unknown).
+    if any; ``publisher`` is the namespace's publisher status (community when unknown);
+    ``hosted`` is set when the repository is stored here (pushed by the organization):
+    then its visibility and the requester's permission decide who may read it, where a
+    proxied organization namespace is readable by every member.
     """
     own = requester.membership(namespace_org) if namespace_org is not None else None
     category = Category.ORGANIZATION if own is not None else base_category(repository, publisher)
 
-    if namespace_org is not None and own is None:
+    if namespace_org is not None and hosted is not None and not hosted.readable:
+        return _refuse_private(requester, repository, category, namespace_org, own is not None)
+    if namespace_org is not None and own is None and hosted is None:
         if requester.is_anonymous:
             return Decision(
                 Outcome.UNAUTHENTICATED,
@@ -172,3 +181,67 @@ def decide_pull(
     else:
         reason = "no image access policy applies"
     return Decision(Outcome.ALLOWED, repository, category, reason)
+
+
+def _refuse_private(
+    requester: Requester,
+    repository: RepositoryName,
+    category: Category,
+    org: str,
+    is_member: bool,
+) -> Decision:
+    what = f"{repository.full} is a private repository of organization {org}"
+    if requester.is_anonymous:
+        return Decision(
+            Outcome.UNAUTHENTICATED, repository, category, f"{what}; sign in with access to it", org
+        )
+    if not is_member:
+        reason = f"{what}, and {requester.username} is not a member"
+        return Decision(Outcome.NOT_MEMBER, repository, category, reason, org)
+    reason = f"{what}, and no team of {requester.username} has read permission on it"
+    return Decision(Outcome.FORBIDDEN, repository, category, reason, org)
+
+
+def decide_write(
+    requester: Requester,
+    repository: RepositoryName,
+    namespace_org: str | None,
+    permission: Permission,
+    needed: Permission,
+    action: str,
+) -> Decision:
+    """May ``requester`` write to ``repository`` with a permission of at least ``needed``?
+
+    ``action`` names the write for messages: "push to", "delete from".
+
+    Only organization namespaces hold repositories of their own; every other namespace
+    is proxied from the upstream and read-only.
+    """
+    if namespace_org is None:
+        return Decision(
+            Outcome.READ_ONLY,
+            repository,
+            Category.COMMUNITY,
+            f"cannot {action} {repository.full}: namespace {repository.namespace} is served "
+            "from the upstream registry and is read-only; use a namespace of an organization "
+            "you belong to",
+        )
+    category = Category.ORGANIZATION
+    if requester.is_anonymous:
+        reason = f"sign in to {action.split()[0]} {repository.full}"
+        return Decision(Outcome.UNAUTHENTICATED, repository, category, reason, namespace_org)
+    if permission >= needed:
+        reason = f"{requester.username} has {permission.label} permission"
+        return Decision(Outcome.ALLOWED, repository, category, reason)
+    if requester.membership(namespace_org) is None:
+        reason = (
+            f"cannot {action} {repository.full}: {requester.username} is not a member "
+            f"of organization {namespace_org}"
+        )
+        return Decision(Outcome.NOT_MEMBER, repository, category, reason, namespace_org)
+    has = "no" if permission is Permission.NONE else f"only {permission.label}"
+    reason = (
+        f"cannot {action} {repository.full}: {requester.username} has {has} permission "
+        f"on it, and this needs {needed.label}; ask an owner of {namespace_org}"
+    )
+    return Decision(Outcome.FORBIDDEN, repository, category, reason, namespace_org)

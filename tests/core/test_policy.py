@@ -6,12 +6,19 @@ import pytest
 
 from imagegate.core.categories import Category, PublisherStatus
 from imagegate.core.names import parse_repository
+from imagegate.core.permissions import (
+    HostedRepository,
+    Permission,
+    Visibility,
+    effective_permission,
+)
 from imagegate.core.policy import (
     ImageAccessSettings,
     Membership,
     Outcome,
     Requester,
     decide_pull,
+    decide_write,
 )
 
 ALL_SETTINGS = [
@@ -169,3 +176,115 @@ def test_enabling_starts_from_hub_defaults() -> None:
     assert not settings.allows(Category.COMMUNITY)
     assert not settings.allows(Category.SPONSORED_OSS)
     assert ImageAccessSettings().allows(Category.COMMUNITY)  # off by default
+
+
+# -- hosted repositories (issue 3) -------------------------------------------------------
+
+MEMBER_ON = Membership("acme", False, ImageAccessSettings(enabled=True))
+GLOBEX_STRICT = Membership("globex", False, ImageAccessSettings(enabled=True))
+
+
+@pytest.mark.parametrize("visibility", list(Visibility))
+@pytest.mark.parametrize("permission", list(Permission))
+@pytest.mark.parametrize("who", ["anonymous", "outsider", "member", "owner"])
+def test_hosted_repository_reads(visibility: Visibility, permission: Permission, who: str) -> None:
+    memberships = {
+        "anonymous": [],
+        "outsider": [],
+        "member": [MEMBER_ON],
+        "owner": [Membership("acme", True, ImageAccessSettings(enabled=True))],
+    }[who]
+    requester = Requester(None if who == "anonymous" else who, memberships)
+    hosted = HostedRepository(visibility, permission)
+    decision = decide_pull(
+        requester, parse_repository("acme/app"), PublisherStatus.COMMUNITY, "acme", hosted
+    )
+    readable = visibility is Visibility.PUBLIC or permission >= Permission.READ
+    if readable:
+        assert decision.allowed, decision
+        return
+    expected = {
+        "anonymous": Outcome.UNAUTHENTICATED,
+        "outsider": Outcome.NOT_MEMBER,
+        "member": Outcome.FORBIDDEN,
+        "owner": Outcome.FORBIDDEN,
+    }[who]
+    assert decision.outcome is expected
+    assert "acme/app is a private repository of organization acme" in decision.message
+
+
+def test_public_org_repository_is_community_for_other_orgs() -> None:
+    public = HostedRepository(Visibility.PUBLIC, Permission.NONE)
+    carol = Requester("carol", [GLOBEX_STRICT])
+    decision = decide_pull(
+        carol, parse_repository("acme/app"), PublisherStatus.COMMUNITY, "acme", public
+    )
+    assert decision.outcome is Outcome.DENIED
+    assert decision.message == (
+        "image access restricted: acme/app blocked for organization globex: "
+        "community images are not allowed"
+    )
+    verified = decide_pull(
+        carol, parse_repository("acme/app"), PublisherStatus.VERIFIED_PUBLISHER, "acme", public
+    )
+    assert verified.allowed
+    anonymous = decide_pull(
+        Requester(None), parse_repository("acme/app"), PublisherStatus.COMMUNITY, "acme", public
+    )
+    assert anonymous.allowed
+
+
+@pytest.mark.parametrize("permission", list(Permission))
+@pytest.mark.parametrize("needed", [Permission.WRITE, Permission.ADMIN])
+def test_writes_need_the_permission(permission: Permission, needed: Permission) -> None:
+    bob = Requester("bob", [MEMBER_ON])
+    decision = decide_write(
+        bob, parse_repository("acme/app"), "acme", permission, needed, "push to"
+    )
+    if permission >= needed:
+        assert decision.allowed
+    else:
+        assert decision.outcome is Outcome.FORBIDDEN
+        assert decision.message.startswith(
+            "requested access to the resource is denied: cannot push to acme/app: bob has "
+        )
+        assert f"this needs {needed.label}; ask an owner of acme" in decision.message
+
+
+def test_writes_outside_org_namespaces() -> None:
+    bob = Requester("bob", [MEMBER_ON])
+    read_only = decide_write(
+        bob, parse_repository("nginx"), None, Permission.NONE, Permission.WRITE, "push to"
+    )
+    assert read_only.outcome is Outcome.READ_ONLY
+    assert "namespace library is served from the upstream registry and is read-only" in (
+        read_only.message
+    )
+    outsider = decide_write(
+        Requester("mallory"),
+        parse_repository("acme/app"),
+        "acme",
+        Permission.NONE,
+        Permission.WRITE,
+        "push to",
+    )
+    assert outsider.outcome is Outcome.NOT_MEMBER
+    assert "mallory is not a member of organization acme" in outsider.message
+    anonymous = decide_write(
+        Requester(None),
+        parse_repository("acme/app"),
+        "acme",
+        Permission.NONE,
+        Permission.WRITE,
+        "push to",
+    )
+    assert anonymous.outcome is Outcome.UNAUTHENTICATED
+
+
+def test_permissions() -> None:
+    assert effective_permission(True, []) is Permission.ADMIN
+    assert effective_permission(False, []) is Permission.NONE
+    assert effective_permission(False, [Permission.READ, Permission.WRITE]) is Permission.WRITE
+    assert Permission.parse("Admin") is Permission.ADMIN
+    with pytest.raises(ValueError, match="use read, write or admin"):
+        Permission.parse("none")
