@@ -79,6 +79,7 @@ class Decision:
     category: Category  # for the requester: organization when it is one of their orgs
     reason: str  # why, for logs and the audit trail
     org: str | None = None  # the organization whose rule decided a refusal
+    hosted: HostedRepository | None = None  # set when the repository is stored here
 
     @property
     def allowed(self) -> bool:
@@ -170,6 +171,7 @@ def decide_pull(
                 org_category,
                 _not_allowed_reason(org_category),
                 membership.org,
+                hosted,
             )
 
     if requester.is_anonymous:
@@ -180,7 +182,7 @@ def decide_pull(
         reason = "owners may pull every image"
     else:
         reason = "no image access policy applies"
-    return Decision(Outcome.ALLOWED, repository, category, reason)
+    return Decision(Outcome.ALLOWED, repository, category, reason, hosted=hosted)
 
 
 def _refuse_private(

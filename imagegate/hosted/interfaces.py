@@ -1,0 +1,102 @@
+"""What the HTTP layer needs to write to hosted repositories (reads: ``RegistryContent``).
+
+Authorization is decided before these are called. Every method raises the registry
+errors of ``imagegate.core.errors`` with messages a person can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from imagegate.core.digests import Digest
+from imagegate.core.names import Reference, RepositoryName
+from imagegate.proxy.interfaces import RegistryContent
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    upload_id: str
+    repository: RepositoryName
+    offset: int  # bytes received so far; the ``Range`` header is ``0-(offset-1)``
+
+
+@dataclass(frozen=True)
+class PushedManifest:
+    digest: Digest
+    subject: Digest | None  # for the ``OCI-Subject`` header
+    tags: list[str] = field(default_factory=list)  # tags now pointing at it
+
+
+class HostedRegistry(RegistryContent, Protocol):
+    """Reads as ``RegistryContent`` (all local, no upstream) plus the writes below."""
+
+    async def start_upload(self, repository: RepositoryName) -> UploadStatus:
+        """A new upload session (bounded in number; old idle ones expire)."""
+        ...
+
+    async def upload_status(self, repository: RepositoryName, upload_id: str) -> UploadStatus:
+        """BlobUploadUnknown for an unknown, finished, cancelled or expired session."""
+        ...
+
+    async def append(
+        self,
+        repository: RepositoryName,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        start: int | None,
+        length: int | None,
+    ) -> UploadStatus:
+        """Append a chunk. ``start`` (from Content-Range) must equal the current offset,
+        else RangeInvalid (416); ``length`` (Content-Length), when given, must match the
+        bytes received, else SizeInvalid. Bytes received before a dropped connection are
+        kept, so the client can ask the status and resume."""
+        ...
+
+    async def finish(
+        self,
+        repository: RepositoryName,
+        upload_id: str,
+        digest: Digest,
+        body: AsyncIterator[bytes] | None,
+        start: int | None,
+        length: int | None,
+    ) -> Digest:
+        """Append the optional final chunk, verify ``digest`` (DigestInvalid, session
+        kept), store the blob atomically and link it to ``repository``."""
+        ...
+
+    async def cancel(self, repository: RepositoryName, upload_id: str) -> None:
+        """Drop the session and its bytes."""
+        ...
+
+    async def mount(
+        self, repository: RepositoryName, digest: Digest, source: RepositoryName
+    ) -> bool:
+        """Link ``digest`` of ``source`` (hosted or cached) into ``repository``; False if
+        ``source`` does not hold it. The caller checked that the pusher may read ``source``."""
+        ...
+
+    async def put_manifest(
+        self, repository: RepositoryName, reference: Reference, media_type: str, body: bytes
+    ) -> PushedManifest:
+        """Store the exact bytes. ManifestInvalid for bad JSON or a media type that does not
+        match; SizeInvalid (413) over MAX_MANIFEST_BYTES; DigestInvalid when pushed by a
+        digest the bytes do not have; ManifestBlobUnknown naming each missing blob or child
+        manifest of this repository (a missing ``subject`` is accepted)."""
+        ...
+
+    async def delete_manifest(self, repository: RepositoryName, digest: Digest) -> None:
+        """Remove the manifest from the repository and every tag pointing at it."""
+        ...
+
+    async def delete_tag(self, repository: RepositoryName, tag: str) -> None:
+        """Remove one tag; the manifest stays reachable by digest."""
+        ...
+
+    async def delete_blob(self, repository: RepositoryName, digest: Digest) -> None:
+        """Unlink a blob from the repository (the bytes go at the next garbage collection)."""
+        ...
