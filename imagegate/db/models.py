@@ -1,4 +1,4 @@
-"""The schema: accounts, access tokens, organizations, teams and publisher overrides.
+"""The schema: accounts, tokens, organizations, teams, publisher overrides, repositories.
 
 Constraints live in the database, not only in code, so that two admin commands racing
 each other cannot break an invariant:
@@ -9,6 +9,10 @@ each other cannot break an invariant:
   deleting an organization or user removes what hangs off it.
 - image access settings are columns of ``organizations`` with the defaults Docker Hub
   starts from, so enabling the policy needs no second row.
+- a hosted repository exists once per organization (created by its first push, so two
+  concurrent first pushes cannot make two), and a team holds at most one permission per
+  repository and one for the whole namespace (``repository`` NULL; a partial unique
+  index, because a plain unique constraint treats every NULL as distinct).
 
 The migrations in ``migrations/versions`` create exactly this; a test compares them.
 """
@@ -22,11 +26,13 @@ from sqlalchemy import (
     CheckConstraint,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -34,6 +40,10 @@ from sqlalchemy.types import DateTime, TypeDecorator
 
 ACCOUNT_KINDS = ("user", "organization")
 PUBLISHER_STATUSES = ("verified_publisher", "sponsored_oss", "community")
+VISIBILITIES = ("private", "public")
+PERMISSIONS = ("read", "write", "admin")
+# A repository's path inside its namespace; the whole name is capped at 200 characters.
+REPOSITORY_PATH_LENGTH = 200
 
 # Deterministic constraint names, so later migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -165,4 +175,44 @@ class PublisherOverride(Base):
 
     namespace: Mapped[str] = mapped_column(String(255), primary_key=True)
     status: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Repository(Base):
+    """A hosted repository of an organization: ``name`` is the path inside its namespace."""
+
+    __tablename__ = "repositories"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name"),
+        CheckConstraint(f"visibility IN {VISIBILITIES!r}", name="visibility"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(REPOSITORY_PATH_LENGTH))
+    visibility: Mapped[str] = mapped_column(String(10), server_default="private")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class TeamPermission(Base):
+    """A team's permission on one repository (by name, so it can precede the first push)
+    or, with ``repository`` NULL, on every repository of the organization."""
+
+    __tablename__ = "team_permissions"
+    __table_args__ = (
+        UniqueConstraint("team_id", "repository"),
+        Index(
+            "uq_team_permissions_team_id_namespace",
+            "team_id",
+            unique=True,
+            sqlite_where=text("repository IS NULL"),
+            postgresql_where=text("repository IS NULL"),
+        ),
+        CheckConstraint(f"permission IN {PERMISSIONS!r}", name="permission"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    repository: Mapped[str | None] = mapped_column(String(REPOSITORY_PATH_LENGTH))
+    permission: Mapped[str] = mapped_column(String(5))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
