@@ -9,11 +9,10 @@ actually binds the requester, the namespace's publisher status.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, select, update
 
 from imagegate.core.categories import PublisherStatus
 from imagegate.core.names import RepositoryName
@@ -35,8 +34,35 @@ _COLUMNS = {
 }
 
 
+# Built once: the database compiles each once and reuses it on every decision.
+_MEMBERSHIPS = (
+    select(Organization.name, Team.name.label("team"), *_COLUMNS.values())
+    .select_from(TeamMember)
+    .join(User, TeamMember.user_id == User.id)
+    .join(Team, TeamMember.team_id == Team.id)
+    .join(Organization, Team.org_id == Organization.id)
+    .where(User.name == bindparam("username"))
+    .order_by(Organization.name)
+)
+_NAMESPACE_ORG = select(Organization.name).where(Organization.name == bindparam("namespace"))
+
+
 def _settings(row: Sequence[Any]) -> ImageAccessSettings:
     return ImageAccessSettings(*(bool(value) for value in row))
+
+
+def _requester(username: str, rows: Iterable[Sequence[Any]]) -> Requester:
+    """The requester from ``_MEMBERSHIPS`` rows: one per (organization, team)."""
+    memberships: dict[str, Membership] = {}
+    for org, team, *settings in rows:
+        known = memberships.get(org)
+        is_owner = team == OWNERS_TEAM or (known is not None and known.is_owner)
+        memberships[org] = Membership(org, is_owner, _settings(settings))
+    return Requester(username, tuple(memberships.values()))
+
+
+def _namespace_org(rows: Sequence[Sequence[Any]]) -> str | None:
+    return str(rows[0][0]) if rows else None
 
 
 def needs_publisher_status(
@@ -116,44 +142,30 @@ class AccessService:
         """Who asks, with every organization they belong to and its settings now."""
         if username is None:
             return Requester(None)
-        async with self._db.read() as conn:
-            return await self._requester(conn, username)
+        [rows] = await self._db.snapshot((_MEMBERSHIPS, {"username": username}))
+        return _requester(username, rows)
 
     async def namespace_org(self, namespace: str) -> str | None:
         """The local organization whose namespace this is, if any."""
-        async with self._db.read() as conn:
-            return await self._namespace_org(conn, namespace)
+        [rows] = await self._db.snapshot((_NAMESPACE_ORG, {"namespace": namespace}))
+        return _namespace_org(rows)
 
     async def decide_pull(self, username: str | None, repository: RepositoryName) -> Decision:
-        """May ``username`` (``None``: anonymous) pull from ``repository``?"""
-        async with self._db.read() as conn:
-            requester = (
-                await self._requester(conn, username) if username is not None else Requester(None)
+        """May ``username`` (``None``: anonymous) pull from ``repository``?
+
+        Both lookups are read fresh, in one snapshot, on every call.
+        """
+        namespace = (_NAMESPACE_ORG, {"namespace": repository.namespace})
+        if username is None:
+            [org_rows] = await self._db.snapshot(namespace)
+            requester = Requester(None)
+        else:
+            member_rows, org_rows = await self._db.snapshot(
+                (_MEMBERSHIPS, {"username": username}), namespace
             )
-            namespace_org = await self._namespace_org(conn, repository.namespace)
+            requester = _requester(username, member_rows)
+        namespace_org = _namespace_org(org_rows)
         publisher = PublisherStatus.COMMUNITY  # not consulted unless a policy binds
         if needs_publisher_status(requester, repository, namespace_org):
             publisher = await self._publishers.status(repository.namespace)
         return decide(requester, repository, publisher, namespace_org)
-
-    @staticmethod
-    async def _requester(conn: AsyncConnection, username: str) -> Requester:
-        rows = await conn.execute(
-            select(Organization.name, Team.name.label("team"), *_COLUMNS.values())
-            .select_from(TeamMember)
-            .join(User, TeamMember.user_id == User.id)
-            .join(Team, TeamMember.team_id == Team.id)
-            .join(Organization, Team.org_id == Organization.id)
-            .where(User.name == username)
-            .order_by(Organization.name)
-        )
-        memberships: dict[str, Membership] = {}
-        for org, team, *settings in rows:
-            known = memberships.get(org)
-            is_owner = team == OWNERS_TEAM or (known is not None and known.is_owner)
-            memberships[org] = Membership(org, is_owner, _settings(settings))
-        return Requester(username, tuple(memberships.values()))
-
-    @staticmethod
-    async def _namespace_org(conn: AsyncConnection, namespace: str) -> str | None:
-        return await conn.scalar(select(Organization.name).where(Organization.name == namespace))

@@ -8,7 +8,18 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Connection, Integer, MetaData, Table, insert, select, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from imagegate.config import ConfigError
 from imagegate.db import Database, DatabaseError
@@ -88,6 +99,40 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None
             assert await conn.scalar(text("PRAGMA busy_timeout")) == 7000
     finally:
         await db.dispose()
+
+
+_OVERRIDE = select(PublisherOverride.namespace, PublisherOverride.updated_at).where(
+    PublisherOverride.namespace == bindparam("namespace")
+)
+_ALL_OVERRIDES = select(PublisherOverride.namespace).order_by(PublisherOverride.namespace)
+
+
+async def test_snapshot_reads_what_a_read_transaction_reads(database: Database) -> None:
+    """Same rows, same Python types (a UTC datetime, not SQLite's text), fresh each time."""
+    assert await database.snapshot((_OVERRIDE, {"namespace": "acme"})) == [[]]
+    async with database.write() as conn:
+        await conn.execute(
+            insert(PublisherOverride).values(
+                [
+                    {"namespace": name, "status": "community", "updated_at": utcnow()}
+                    for name in ("acme", "zeta")
+                ]
+            )
+        )
+    async with database.read() as conn:
+        expected = [tuple(row) for row in await conn.execute(_OVERRIDE, {"namespace": "acme"})]
+    for _ in range(2):  # the second run uses the statement compiled by the first
+        found, everything = await database.snapshot(
+            (_OVERRIDE, {"namespace": "acme"}), (_ALL_OVERRIDES, {})
+        )
+        assert found == expected
+        assert found[0][1].tzinfo is not None
+        assert everything == [("acme",), ("zeta",)]
+    async with database.write() as conn:
+        await conn.execute(
+            PublisherOverride.__table__.delete().where(PublisherOverride.namespace == "acme")
+        )
+    assert await database.snapshot((_OVERRIDE, {"namespace": "acme"})) == [[]]
 
 
 async def test_a_failed_write_leaves_nothing_behind(database: Database) -> None:
