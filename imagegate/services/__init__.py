@@ -1,8 +1,9 @@
 """Orchestration over the database, one concept per module.
 
 ``accounts`` (users, passwords, access tokens, signing in), ``orgs`` (organizations,
-teams, members), ``access`` (image access settings and the pull decision) and
-``publishers`` (publisher status: overrides and Docker Hub's badges). Every method is one
+teams, members), ``repositories`` (hosted repositories and team permissions on them),
+``access`` (image access settings and the pull and write decisions) and ``publishers``
+(publisher status: overrides and Docker Hub's badges). Every method is one
 transaction, so a failed command leaves nothing half-written, and reads go to the
 database each time, so a change applies to the very next request of every process.
 
@@ -24,6 +25,7 @@ from imagegate.services.accounts import AccountService
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from imagegate.services.orgs import OrganizationService
 from imagegate.services.publishers import PublisherService
+from imagegate.services.repositories import RepositoryService
 
 __all__ = [
     "AccessService",
@@ -33,6 +35,7 @@ __all__ = [
     "NotFound",
     "OrganizationService",
     "PublisherService",
+    "RepositoryService",
     "ServiceError",
     "Services",
     "close_services",
@@ -48,6 +51,7 @@ class Services:
     database: Database
     accounts: AccountService
     orgs: OrganizationService
+    repositories: RepositoryService
     access: AccessService
     publishers: PublisherService
 
@@ -71,6 +75,7 @@ async def open_services(
         database=database,
         accounts=AccountService(database, hasher=password_hasher),
         orgs=OrganizationService(database),
+        repositories=RepositoryService(database),
         access=AccessService(database, publishers),
         publishers=publishers,
     )

@@ -78,6 +78,23 @@ class OrganizationService:
             raise AlreadyExists(f"the name {name!r} is already taken") from None
         return OrgInfo(name, now)
 
+    async def add_team(self, org: str, team: str) -> None:
+        """Create an empty team in ``org`` (``AlreadyExists`` if it is there, ``owners``
+        always is); give it permissions with ``RepositoryService.grant``."""
+        team_name(team)
+        async with self._db.write() as conn:
+            the_org_id = await org_id(conn, org)
+            added = await conn.execute(
+                insert_unless_present(
+                    conn,
+                    Team,
+                    {"org_id": the_org_id, "name": team, "created_at": self._clock()},
+                    [Team.org_id, Team.name],
+                ).returning(Team.id)
+            )
+            if added.first() is None:
+                raise AlreadyExists(f"team {team!r} already exists in organization {org!r}")
+
     async def add_member(self, org: str, user: str, team: str = MEMBERS_TEAM) -> bool:
         """Put ``user`` in ``team`` of ``org``, creating the team if needed.
 

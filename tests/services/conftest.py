@@ -14,6 +14,7 @@ from imagegate.services import (
     AccountService,
     OrganizationService,
     PublisherService,
+    RepositoryService,
     Services,
 )
 from tests.db.fixtures import database, database_url
@@ -39,6 +40,7 @@ async def make_services(database: Database) -> AsyncIterator[MakeServices]:
             database=database,
             accounts=AccountService(database, hasher=PasswordHasher.fast_for_tests()),
             orgs=OrganizationService(database),
+            repositories=RepositoryService(database),
             access=AccessService(database, publishers),
             publishers=publishers,
         )

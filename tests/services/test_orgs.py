@@ -125,3 +125,32 @@ async def test_two_owners_removing_each_other_at_once_leave_one(services: Servic
     )
     assert sum(isinstance(r, InvalidInput) for r in results) == 1
     assert [m.is_owner for m in await services.orgs.members("acme")] == [True]
+
+
+async def test_teams_are_added_empty_once(services: Services) -> None:
+    await _users(services, "alice")
+    await services.orgs.add_org("acme", "alice")
+    await services.orgs.add_team("acme", "devs")
+    assert await services.orgs.teams("acme") == ["devs", "owners"]
+    assert await services.orgs.members("acme") == [MemberInfo("alice", ("owners",))]
+    with pytest.raises(AlreadyExists, match="team 'devs' already exists in organization 'acme'"):
+        await services.orgs.add_team("acme", "devs")
+    with pytest.raises(AlreadyExists, match="team 'owners' already exists"):
+        await services.orgs.add_team("acme", "owners")
+    await services.orgs.add_team("acme", "members")  # created by the first member otherwise
+    with pytest.raises(InvalidInput, match="invalid team name"):
+        await services.orgs.add_team("acme", "Devs")
+    with pytest.raises(NotFound, match="organization 'nope' does not exist"):
+        await services.orgs.add_team("nope", "devs")
+    assert await services.orgs.teams("acme") == ["devs", "members", "owners"]
+
+
+async def test_concurrent_additions_of_one_team_create_it_once(services: Services) -> None:
+    await _users(services, "alice")
+    await services.orgs.add_org("acme", "alice")
+    results = await asyncio.gather(
+        *(services.orgs.add_team("acme", "devs") for _ in range(10)), return_exceptions=True
+    )
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, AlreadyExists) for r in results if r is not None)
+    assert await services.orgs.teams("acme") == ["devs", "owners"]
