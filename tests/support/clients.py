@@ -296,3 +296,61 @@ class Podman:
     def remove_all(self) -> None:
         """Forget every pulled image, so the next pull fetches everything again."""
         _run([*self._base(), "rmi", "--all", "--force"], self.env)
+
+
+# -- pushing (additive: ``skopeo copy`` to a registry and ``podman push``) -----------------
+
+
+def skopeo_push(
+    skopeo: Skopeo,
+    source: str,
+    reference: str,
+    credentials: tuple[str, str] | None,
+    *,
+    all_images: bool = False,
+) -> ClientResult:
+    """``skopeo copy SOURCE docker://REFERENCE`` (``--all`` for every image of an index);
+    the result's digest is the one skopeo pushed (``--digestfile``)."""
+    digest_file = skopeo.directory / f"pushed-{next(skopeo._counter)}.digest"
+    args = [
+        skopeo.binary,
+        "--policy",
+        str(skopeo.policy),
+        "copy",
+        "--dest-tls-verify=false",
+        *_credential_args("--dest-creds", credentials, "--dest-no-creds"),
+        "--digestfile",
+        str(digest_file),
+        *(["--all"] if all_images else []),
+        source,
+        f"docker://{reference}",
+    ]
+    completed = _run(args, skopeo.env)
+    digest = digest_file.read_text().strip() if completed.returncode == 0 else None
+    return ClientResult(
+        tuple(args), completed.returncode, completed.stdout, completed.stderr, digest
+    )
+
+
+def podman_push(
+    podman: Podman, image: str, destination: str, credentials: tuple[str, str] | None
+) -> ClientResult:
+    """``podman push IMAGE docker://DESTINATION``; the result's digest is the pushed one."""
+    digest_file = podman.directory / "pushed.digest"
+    args = [
+        *podman._base(),
+        "push",
+        "--tls-verify=false",
+        "--authfile",
+        str(podman.home / "auth.json"),
+        "--digestfile",
+        str(digest_file),
+        *_credential_args("--creds", credentials, ""),
+        image,
+        f"docker://{destination}",
+    ]
+    completed = _run(args, podman.env)
+    digest = digest_file.read_text().strip() if completed.returncode == 0 else None
+    return ClientResult(
+        tuple(args), completed.returncode, completed.stdout, completed.stderr, digest
+    )

@@ -1,0 +1,202 @@
+"""Pushing to an organization's own namespace with real clients, and pulling it back.
+
+Accounts (configured through the CLI only): ``alice`` owns ``acme``; ``wendy`` is in team
+``writers`` (write on the namespace), ``rita`` in team ``readers`` (read); ``dave`` is in
+no organization. ``gina`` owns ``globex``, whose member ``carol`` is bound by globex's
+image access policy (community images not allowed): for her, acme's public repository
+is a community image like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.binaries import require_binary
+from tests.e2e.world import COMMUNITY_NOT_ALLOWED, SIGN_IN_TEXT, Seeded, denial_text
+from tests.support.clients import Podman, Skopeo, podman_push, skopeo_push
+from tests.support.gateway import Gateway
+from tests.support.hubstub import HubStub
+from tests.support.images import Image, build_image, build_index, write_oci_layout
+from tests.support.upstream import UpstreamRegistry
+
+pytestmark = pytest.mark.e2e
+
+PASSWORDS = {
+    "alice": "alice-Pa55word",
+    "wendy": "wendy-Pa55word",
+    "rita": "rita-Pa55word",
+    "dave": "dave-Pa55word",
+    "gina": "gina-Pa55word",
+    "carol": "carol-Pa55word",
+}
+
+
+def creds(user: str) -> tuple[str, str]:
+    return (user, PASSWORDS[user])
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    start_gateway: Callable[..., Gateway], upstream: UpstreamRegistry, hub: HubStub
+) -> Gateway:
+    gateway = start_gateway(upstream_url=upstream.url, hub_api_url=hub.url)
+    for user, password in PASSWORDS.items():
+        gateway.add_user(user, password)
+    gateway.add_org("acme", owner="alice")
+    for team, permission in (("writers", "write"), ("readers", "read")):
+        gateway.cli("org", "team", "add", "acme", team)
+        gateway.cli("team", "permission", "set", "acme", team, permission)
+    gateway.add_member("acme", "wendy", team="writers")
+    gateway.add_member("acme", "rita", team="readers")
+    gateway.add_org("globex", owner="gina")
+    gateway.add_member("globex", "carol")
+    gateway.set_image_access("globex", "--enable")
+    return gateway
+
+
+@pytest.fixture(scope="module")
+def app_image() -> Image:
+    return build_image("push-e2e-app", layers=2, padding=256 * 1024)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory, app_image: Image) -> Path:
+    directory = tmp_path_factory.mktemp("layout")
+    write_oci_layout(app_image, directory, "app")
+    write_oci_layout(build_index("push-e2e-multi"), directory, "multi")
+    write_oci_layout(build_image("push-e2e-private"), directory, "private")
+    write_oci_layout(build_image("push-e2e-denied"), directory, "denied")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def pushed_app(
+    gateway: Gateway, layout: Path, app_image: Image, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """``acme/app:1`` pushed by wendy (write permission) with skopeo."""
+    require_binary("skopeo")
+    skopeo = Skopeo(tmp_path_factory.mktemp("pusher"))
+    result = skopeo_push(skopeo, f"oci:{layout}:app", f"{gateway.host}/acme/app:1", creds("wendy"))
+    assert result.ok, result.describe()
+    assert result.digest == app_image.digest, result.describe()
+    return f"{gateway.host}/acme/app:1"
+
+
+def test_skopeo_push_then_a_reader_copies_it_back_out(
+    pushed_app: str, app_image: Image, skopeo: Skopeo
+) -> None:
+    pulled = skopeo.pull(pushed_app, creds("rita"))
+    assert pulled.ok, pulled.describe()
+    assert pulled.digest == app_image.digest, pulled.describe()
+    pulled_by_digest = skopeo.pull(pushed_app.replace(":1", f"@{app_image.digest}"), creds("rita"))
+    assert pulled_by_digest.digest == app_image.digest, pulled_by_digest.describe()
+    destination = Path(pulled.args[-1].removeprefix("dir:"))
+    for digest, data in app_image.blobs.items():
+        assert (destination / digest.removeprefix("sha256:")).read_bytes() == data
+
+
+def test_multi_architecture_index(gateway: Gateway, layout: Path, skopeo: Skopeo) -> None:
+    index = build_index("push-e2e-multi")
+    reference = f"{gateway.host}/acme/multi:1"
+    pushed = skopeo_push(skopeo, f"oci:{layout}:multi", reference, creds("wendy"), all_images=True)
+    assert pushed.ok, pushed.describe()
+    assert pushed.digest == index.digest, pushed.describe()
+    raw = skopeo.inspect_raw(reference, creds("rita"))
+    assert raw.digest == index.digest, raw.describe()
+    for child in index.children:
+        child_ref = f"{gateway.host}/acme/multi@{child.digest}"
+        pulled = skopeo.pull(child_ref, creds("rita"))
+        assert pulled.ok and pulled.digest == child.digest, pulled.describe()
+
+
+def test_podman_push_and_pull(
+    gateway: Gateway,
+    upstream: UpstreamRegistry,
+    images: dict[str, Seeded],
+    tmp_path: Path,
+) -> None:
+    source = images["community"].reference(upstream.host)
+    pusher = Podman(tmp_path / "podman-pusher")
+    puller = Podman(tmp_path / "podman-puller")
+    try:
+        fetched = pusher.pull(source)
+        assert fetched.ok, fetched.describe()
+        destination = f"{gateway.host}/acme/podman:1"
+        pushed = podman_push(pusher, source, destination, creds("wendy"))
+        assert pushed.ok, pushed.describe()
+        assert pushed.digest, pushed.describe()
+        pulled = puller.pull(destination, creds("rita"))
+        assert pulled.ok, pulled.describe()
+        assert pulled.digest == pushed.digest, pulled.describe()
+    finally:
+        pusher.close()
+        puller.close()
+
+
+@pytest.mark.parametrize(
+    ("user", "why"),
+    [("dave", "member"), ("rita", "write")],
+    ids=["non-member", "read-only-member"],
+)
+def test_push_refused_with_a_clear_message(
+    gateway: Gateway, layout: Path, skopeo: Skopeo, user: str, why: str
+) -> None:
+    result = skopeo_push(
+        skopeo, f"oci:{layout}:denied", f"{gateway.host}/acme/denied:1", creds(user)
+    )
+    assert not result.ok, result.describe()
+    stderr = result.stderr.lower()
+    assert "denied" in stderr, f"skopeo should print the registry's refusal\n{result.describe()}"
+    assert "acme" in stderr, f"the message should name the namespace\n{result.describe()}"
+    assert why in stderr, f"the message should say why ({why!r})\n{result.describe()}"
+    check = skopeo.inspect_raw(f"{gateway.host}/acme/denied:1", creds("alice"))
+    assert not check.ok, "nothing may have been pushed"
+
+
+def test_push_to_a_proxied_namespace_is_unsupported(
+    gateway: Gateway, layout: Path, skopeo: Skopeo
+) -> None:
+    result = skopeo_push(
+        skopeo, f"oci:{layout}:denied", f"{gateway.host}/library/mine:1", creds("alice")
+    )
+    assert not result.ok, result.describe()
+    assert "unsupported" in result.stderr.lower(), result.describe()
+
+
+def test_a_public_repository_is_pulled_anonymously(
+    gateway: Gateway, pushed_app: str, app_image: Image, skopeo: Skopeo, podman: Podman
+) -> None:
+    gateway.cli("repo", "set", "acme/app", "--visibility", "public")
+    pulled = skopeo.pull(pushed_app, None)
+    assert pulled.ok, pulled.describe()
+    assert pulled.digest == app_image.digest, pulled.describe()
+    by_podman = podman.pull(pushed_app, None)
+    assert by_podman.ok and by_podman.digest == app_image.digest, by_podman.describe()
+    outsider = skopeo.pull(pushed_app, creds("dave"))
+    assert outsider.ok and outsider.digest == app_image.digest, outsider.describe()
+
+
+def test_a_public_repository_is_a_community_image_for_other_orgs(
+    gateway: Gateway, pushed_app: str, skopeo: Skopeo
+) -> None:
+    gateway.cli("repo", "set", "acme/app", "--visibility", "public")
+    result = skopeo.pull(pushed_app, creds("carol"))
+    assert not result.ok, result.describe()
+    text = denial_text("acme/app", "globex", COMMUNITY_NOT_ALLOWED)
+    assert text in result.stderr, f"expected {text!r}\n{result.describe()}"
+
+
+def test_a_private_repository_is_refused_anonymously(
+    gateway: Gateway, layout: Path, skopeo: Skopeo
+) -> None:
+    reference = f"{gateway.host}/acme/private:1"
+    pushed = skopeo_push(skopeo, f"oci:{layout}:private", reference, creds("wendy"))
+    assert pushed.ok, pushed.describe()
+    result = skopeo.pull(reference, None)
+    assert not result.ok, result.describe()
+    assert SIGN_IN_TEXT in result.stderr, result.describe()
+    outsider = skopeo.pull(reference, creds("dave"))
+    assert not outsider.ok and "denied" in outsider.stderr, outsider.describe()
