@@ -1,10 +1,12 @@
-"""Image Access Management: each organization's settings, and the decision for a pull.
+"""Image Access Management settings, and the decisions for a pull, a push or a delete.
 
-``decide_pull`` gathers what the pure ``core.policy.decide_pull`` needs, fresh from the
-database on every call (so a change made by the CLI applies to the very next request):
-the requester's memberships with each organization's settings (one query), the
-organization owning the repository's namespace (one query), and, only when some policy
-actually binds the requester, the namespace's publisher status.
+``decide_pull`` and ``decide_write`` gather what the pure ``core.policy`` functions need,
+fresh from the database on every call (so a change made by the CLI applies to the very
+next request), in one snapshot: the requester's memberships with each organization's
+settings, the organization owning the repository's namespace with the repository's
+visibility when it is hosted here, and the grants of the requester's teams on it. Only
+when some policy actually binds the requester is the namespace's publisher status
+looked up as well.
 """
 
 from __future__ import annotations
@@ -12,14 +14,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from imagegate.core.categories import PublisherStatus
 from imagegate.core.names import RepositoryName
+from imagegate.core.permissions import (
+    HostedRepository,
+    Permission,
+    Visibility,
+    effective_permission,
+)
 from imagegate.core.policy import Decision, ImageAccessSettings, Membership, Requester
 from imagegate.core.policy import decide_pull as decide
+from imagegate.core.policy import decide_write as decide_writing
 from imagegate.db import Database
-from imagegate.db.models import Organization, Team, TeamMember, User
+from imagegate.db.models import Organization, Repository, Team, TeamMember, TeamPermission, User
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import NotFound
 from imagegate.services.orgs import OWNERS_TEAM
@@ -45,6 +54,28 @@ _MEMBERSHIPS = (
     .order_by(Organization.name)
 )
 _NAMESPACE_ORG = select(Organization.name).where(Organization.name == bindparam("namespace"))
+# The namespace's organization, with the repository's visibility when it is hosted.
+_NAMESPACE_REPOSITORY = (
+    select(Organization.name, Repository.visibility)
+    .outerjoin(
+        Repository,
+        and_(Repository.org_id == Organization.id, Repository.name == bindparam("path")),
+    )
+    .where(Organization.name == bindparam("namespace"))
+)
+# What the requester's teams were given on the repository or its whole namespace.
+_GRANTS = (
+    select(TeamPermission.permission)
+    .join(Team, TeamPermission.team_id == Team.id)
+    .join(TeamMember, TeamMember.team_id == Team.id)
+    .join(User, TeamMember.user_id == User.id)
+    .join(Organization, Team.org_id == Organization.id)
+    .where(
+        User.name == bindparam("username"),
+        Organization.name == bindparam("namespace"),
+        or_(TeamPermission.repository == bindparam("path"), TeamPermission.repository.is_(None)),
+    )
+)
 
 
 def _settings(row: Sequence[Any]) -> ImageAccessSettings:
@@ -66,18 +97,23 @@ def _namespace_org(rows: Sequence[Sequence[Any]]) -> str | None:
 
 
 def needs_publisher_status(
-    requester: Requester, repository: RepositoryName, namespace_org: str | None
+    requester: Requester,
+    repository: RepositoryName,
+    namespace_org: str | None,
+    hosted: HostedRepository | None = None,
 ) -> bool:
     """Whether the decision can depend on the namespace's publisher status.
 
     It cannot for ``library`` (official by name), for an organization's namespace the
-    requester is not a member of (refused anyway), nor when no enabled policy binds the
-    requester outside that organization. Skipping the lookup keeps unrestricted pulls
-    from ever waiting on Docker Hub.
+    requester is not a member of (refused anyway, unless it is a hosted repository they
+    may read: a public one is a community or verified publisher image to them), nor when
+    no enabled policy binds the requester outside that organization. Skipping the lookup
+    keeps unrestricted pulls from ever waiting on Docker Hub.
     """
     if repository.is_official:
         return False
-    if namespace_org is not None and requester.membership(namespace_org) is None:
+    outsider = namespace_org is not None and requester.membership(namespace_org) is None
+    if outsider and (hosted is None or not hosted.readable):
         return False
     return any(
         m.settings.enabled and not m.is_owner and m.org != repository.namespace
@@ -153,19 +189,54 @@ class AccessService:
     async def decide_pull(self, username: str | None, repository: RepositoryName) -> Decision:
         """May ``username`` (``None``: anonymous) pull from ``repository``?
 
-        Both lookups are read fresh, in one snapshot, on every call.
+        Everything is read fresh, in one snapshot, on every call; a hosted repository's
+        visibility and the requester's permission on it decide who may read it.
         """
-        namespace = (_NAMESPACE_ORG, {"namespace": repository.namespace})
-        if username is None:
-            [org_rows] = await self._db.snapshot(namespace)
-            requester = Requester(None)
-        else:
-            member_rows, org_rows = await self._db.snapshot(
-                (_MEMBERSHIPS, {"username": username}), namespace
-            )
-            requester = _requester(username, member_rows)
-        namespace_org = _namespace_org(org_rows)
+        requester, namespace_org, visibility, permission = await self._facts(username, repository)
+        hosted = None
+        if namespace_org is not None and visibility is not None:
+            hosted = HostedRepository(visibility, permission)
         publisher = PublisherStatus.COMMUNITY  # not consulted unless a policy binds
-        if needs_publisher_status(requester, repository, namespace_org):
+        if needs_publisher_status(requester, repository, namespace_org, hosted):
             publisher = await self._publishers.status(repository.namespace)
-        return decide(requester, repository, publisher, namespace_org)
+        return decide(requester, repository, publisher, namespace_org, hosted)
+
+    async def decide_write(
+        self, username: str | None, repository: RepositoryName, needed: Permission, action: str
+    ) -> Decision:
+        """May ``username`` write to ``repository`` with at least ``needed`` permission?
+
+        ``action`` names the write in messages: "push to", "delete from". Only
+        organization namespaces can be written; everything else is proxied, read-only.
+        """
+        requester, namespace_org, _, permission = await self._facts(username, repository)
+        return decide_writing(requester, repository, namespace_org, permission, needed, action)
+
+    async def _facts(
+        self, username: str | None, repository: RepositoryName
+    ) -> tuple[Requester, str | None, Visibility | None, Permission]:
+        """The requester, the namespace's organization, the repository's visibility
+        (``None``: not hosted) and the requester's permission on it, in one snapshot."""
+        where = {"namespace": repository.namespace, "path": repository.path}
+        if username is None:
+            [repository_rows] = await self._db.snapshot((_NAMESPACE_REPOSITORY, where))
+            return Requester(None), *_namespace_repository(repository_rows), Permission.NONE
+        who = {"username": username, **where}
+        member_rows, repository_rows, grant_rows = await self._db.snapshot(
+            (_MEMBERSHIPS, {"username": username}), (_NAMESPACE_REPOSITORY, where), (_GRANTS, who)
+        )
+        requester = _requester(username, member_rows)
+        namespace_org, visibility = _namespace_repository(repository_rows)
+        membership = requester.membership(namespace_org) if namespace_org is not None else None
+        permission = Permission.NONE
+        if membership is not None:  # only members are in the organization's teams
+            grants = (Permission.parse(row[0]) for row in grant_rows)
+            permission = effective_permission(membership.is_owner, grants)
+        return requester, namespace_org, visibility, permission
+
+
+def _namespace_repository(rows: Sequence[Sequence[Any]]) -> tuple[str | None, Visibility | None]:
+    if not rows:
+        return None, None
+    org, visibility = rows[0]
+    return str(org), None if visibility is None else Visibility(visibility)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from imagegate.core.categories import Category, PublisherStatus
 from imagegate.core.names import parse_repository
+from imagegate.core.permissions import HostedRepository, Permission, Visibility
 from imagegate.core.policy import ImageAccessSettings, Membership, Outcome
 from imagegate.db import Database
 from imagegate.services import AccessService, NotFound, PublisherService, Services
@@ -189,3 +191,204 @@ async def test_publisher_status_is_looked_up_only_when_a_policy_binds(
     assert publishers.asked == []
     await access.decide_pull("bob", parse_repository("verifiedco/tool"))
     assert publishers.asked == ["verifiedco"]
+
+
+# Hosted repositories: acme/app (private), acme/site (public); globex/api (private).
+# bob is in acme's devs team, carol in acme's members only; dave is in no org.
+@pytest.fixture
+async def hosted(world: Services) -> Services:
+    await world.orgs.add_team("acme", "devs")
+    await world.orgs.add_member("acme", "bob", "devs")
+    await world.repositories.ensure(parse_repository("acme/app"))
+    await world.repositories.set_visibility(parse_repository("acme/site"), Visibility.PUBLIC)
+    await world.repositories.ensure(parse_repository("globex/api"))
+    return world
+
+
+NONE, READ, WRITE, ADMIN = Permission.NONE, Permission.READ, Permission.WRITE, Permission.ADMIN
+
+
+@pytest.mark.parametrize(
+    ("user", "grant", "repository", "outcome", "permission"),
+    [
+        # private: owners, and members whose team may read
+        ("alice", None, "acme/app", Outcome.ALLOWED, ADMIN),
+        ("bob", ("app", READ), "acme/app", Outcome.ALLOWED, READ),
+        ("bob", (None, WRITE), "acme/app", Outcome.ALLOWED, WRITE),
+        ("bob", ("site", ADMIN), "acme/app", Outcome.FORBIDDEN, NONE),
+        ("bob", None, "acme/app", Outcome.FORBIDDEN, NONE),
+        ("carol", ("app", READ), "acme/app", Outcome.FORBIDDEN, NONE),  # another team's
+        ("dave", (None, ADMIN), "acme/app", Outcome.NOT_MEMBER, NONE),
+        ("gina", None, "acme/app", Outcome.NOT_MEMBER, NONE),
+        (None, (None, READ), "acme/app", Outcome.UNAUTHENTICATED, NONE),
+        # public: everyone, anonymous included
+        ("alice", None, "acme/site", Outcome.ALLOWED, ADMIN),
+        ("bob", ("site", WRITE), "acme/site", Outcome.ALLOWED, WRITE),
+        ("bob", None, "acme/site", Outcome.ALLOWED, NONE),
+        ("dave", None, "acme/site", Outcome.ALLOWED, NONE),
+        ("gina", None, "acme/site", Outcome.ALLOWED, NONE),
+        (None, None, "acme/site", Outcome.ALLOWED, NONE),
+    ],
+)
+async def test_hosted_pull_matrix(
+    hosted: Services,
+    access: AccessService,
+    user: str | None,
+    grant: tuple[str | None, Permission] | None,
+    repository: str,
+    outcome: Outcome,
+    permission: Permission,
+) -> None:
+    if grant is not None:
+        await hosted.repositories.grant("acme", "devs", *grant)
+    name = parse_repository(repository)
+    decision = await access.decide_pull(user, name)
+    assert decision.outcome is outcome, decision.reason
+    visibility = Visibility.PUBLIC if repository == "acme/site" else Visibility.PRIVATE
+    if decision.allowed:
+        assert decision.hosted == HostedRepository(visibility, permission)
+    if user is not None:  # the service and the decision agree on the permission
+        assert await hosted.repositories.permission(user, name) is permission
+
+
+async def test_refusals_of_a_private_repository_say_why(
+    hosted: Services, access: AccessService
+) -> None:
+    app = parse_repository("acme/app")
+    assert (await access.decide_pull("bob", app)).message == (
+        "requested access to the resource is denied: acme/app is a private repository of "
+        "organization acme, and no team of bob has read permission on it"
+    )
+    assert "dave is not a member" in (await access.decide_pull("dave", app)).message
+    assert "sign in" in (await access.decide_pull(None, app)).message
+
+
+async def test_a_name_not_hosted_in_an_org_namespace_stays_member_readable(
+    hosted: Services, access: AccessService
+) -> None:
+    upstream = parse_repository("acme/from-upstream")
+    decision = await access.decide_pull("carol", upstream)
+    assert decision.allowed and decision.hosted is None
+    assert (await access.decide_pull("dave", upstream)).outcome is Outcome.NOT_MEMBER
+    assert (await access.decide_pull(None, upstream)).outcome is Outcome.UNAUTHENTICATED
+
+
+async def test_a_public_repository_is_a_community_image_to_other_organizations(
+    hosted: Services, access: AccessService, publishers: RecordingPublishers
+) -> None:
+    site = parse_repository("acme/site")
+    await hosted.access.set_settings("globex", enabled=True)
+    await hosted.orgs.add_member("globex", "dave")
+    decision = await access.decide_pull("dave", site)
+    assert (decision.outcome, decision.org, decision.category) == (
+        Outcome.DENIED,
+        "globex",
+        Category.COMMUNITY,
+    )
+    assert publishers.asked == ["acme"]
+    publishers.statuses["acme"] = PublisherStatus.VERIFIED_PUBLISHER
+    decision = await access.decide_pull("dave", site)
+    assert decision.allowed and decision.category is Category.VERIFIED_PUBLISHER
+    # acme's own members: an organization image, whatever globex says
+    await hosted.orgs.add_member("globex", "bob")
+    assert (await access.decide_pull("bob", site)).category is Category.ORGANIZATION
+
+
+async def test_hosted_access_changes_apply_to_the_very_next_decision(
+    hosted: Services, access: AccessService
+) -> None:
+    app = parse_repository("acme/app")
+    assert not (await access.decide_pull(None, app)).allowed
+    await hosted.repositories.set_visibility(app, Visibility.PUBLIC)
+    assert (await access.decide_pull(None, app)).allowed
+    await hosted.repositories.set_visibility(app, Visibility.PRIVATE)
+    assert not (await access.decide_pull("bob", app)).allowed
+    await hosted.repositories.grant("acme", "devs", "app", READ)
+    assert (await access.decide_pull("bob", app)).allowed
+    await hosted.repositories.revoke("acme", "devs", "app")
+    assert not (await access.decide_pull("bob", app)).allowed
+
+
+@pytest.mark.parametrize(
+    ("user", "grant", "repository", "needed", "outcome"),
+    [
+        ("alice", None, "acme/app", ADMIN, Outcome.ALLOWED),
+        ("alice", None, "acme/new", WRITE, Outcome.ALLOWED),  # a first push
+        ("bob", ("app", WRITE), "acme/app", WRITE, Outcome.ALLOWED),
+        ("bob", (None, WRITE), "acme/new", WRITE, Outcome.ALLOWED),
+        ("bob", ("app", WRITE), "acme/app", ADMIN, Outcome.FORBIDDEN),
+        ("bob", ("app", ADMIN), "acme/app", ADMIN, Outcome.ALLOWED),
+        ("bob", ("app", READ), "acme/app", WRITE, Outcome.FORBIDDEN),
+        ("bob", ("app", WRITE), "acme/new", WRITE, Outcome.FORBIDDEN),
+        ("carol", None, "acme/site", WRITE, Outcome.FORBIDDEN),  # public is not writable
+        ("dave", None, "acme/app", WRITE, Outcome.NOT_MEMBER),
+        ("gina", None, "acme/app", WRITE, Outcome.NOT_MEMBER),
+        (None, None, "acme/app", WRITE, Outcome.UNAUTHENTICATED),
+        ("alice", None, "library/nginx", WRITE, Outcome.READ_ONLY),
+        ("alice", None, "alice/app", WRITE, Outcome.READ_ONLY),  # a user's namespace
+        ("alice", None, "someone/app", WRITE, Outcome.READ_ONLY),
+        (None, None, "someone/app", WRITE, Outcome.READ_ONLY),
+    ],
+)
+async def test_decide_write(
+    hosted: Services,
+    access: AccessService,
+    user: str | None,
+    grant: tuple[str | None, Permission] | None,
+    repository: str,
+    needed: Permission,
+    outcome: Outcome,
+) -> None:
+    if grant is not None:
+        await hosted.repositories.grant("acme", "devs", *grant)
+    action = "push to" if needed is WRITE else "delete from"
+    decision = await access.decide_write(user, parse_repository(repository), needed, action)
+    assert decision.outcome is outcome, decision.reason
+
+
+async def test_write_refusals_say_why(hosted: Services, access: AccessService) -> None:
+    app = parse_repository("acme/app")
+    await hosted.repositories.grant("acme", "devs", "app", WRITE)
+    decision = await access.decide_write("bob", app, ADMIN, "delete from")
+    assert decision.message == (
+        "requested access to the resource is denied: cannot delete from acme/app: bob has "
+        "only write permission on it, and this needs admin; ask an owner of acme"
+    )
+    decision = await access.decide_write("carol", app, WRITE, "push to")
+    assert "carol has no permission on it" in decision.message
+    decision = await access.decide_write("dave", app, WRITE, "push to")
+    assert "dave is not a member of organization acme" in decision.message
+    decision = await access.decide_write("bob", parse_repository("nginx"), WRITE, "push to")
+    assert "is served from the upstream registry and is read-only" in decision.message
+
+
+async def test_each_decision_is_one_snapshot(
+    hosted: Services,
+    access: AccessService,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One round trip (one thread hop on SQLite) per decision, and no other reads."""
+    snapshots: list[int] = []
+    reads: list[None] = []
+    real_snapshot, real_read = database.snapshot, database.read
+
+    async def counting_snapshot(*queries: Any) -> Any:
+        snapshots.append(len(queries))
+        return await real_snapshot(*queries)
+
+    def counting_read() -> Any:
+        reads.append(None)
+        return real_read()
+
+    await hosted.repositories.grant("acme", "devs", None, WRITE)
+    monkeypatch.setattr(database, "snapshot", counting_snapshot)
+    monkeypatch.setattr(database, "read", counting_read)
+    for user in ("alice", "bob", "dave", None):
+        for name in ("acme/app", "acme/site", "acme/other", "someone/tool"):
+            repository = parse_repository(name)
+            await access.decide_pull(user, repository)
+            await access.decide_write(user, repository, WRITE, "push to")
+    assert len(snapshots) == 4 * 4 * 2
+    # PostgreSQL snapshots are read transactions; SQLite ones bypass them.
+    assert len(reads) == (len(snapshots) if database.backend == "postgresql" else 0)
