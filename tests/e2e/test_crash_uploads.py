@@ -27,6 +27,7 @@ from tests.support.oci import (
     OciClient,
     digest_of,
     expect,
+    get_manifest,
     location,
     patch_chunk,
     push_blob,
@@ -130,14 +131,14 @@ def test_kill_during_a_manifest_put(gateway: Gateway, client: OciClient) -> None
 
     for reference in ("crash", digest):
         for method in ("HEAD", "GET"):
-            answer = client.request(method, f"/v2/{REPO}/manifests/{reference}")
+            answer = get_manifest(client, REPO, reference, method)
             assert answer.status == 404, answer.describe()
     tags = client.get(f"/v2/{REPO}/tags/list")
     assert tags.status == 404 or "crash" not in (tags.json()["tags"] or []), tags.describe()
 
     answer = expect(put_manifest(client, REPO, "crash", manifest, OCI_MANIFEST), 201)
     assert answer.header("Docker-Content-Digest") == digest
-    assert expect(client.get(f"/v2/{REPO}/manifests/crash"), 200).body == manifest
+    assert expect(get_manifest(client, REPO, "crash"), 200).body == manifest
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.1, 0.3])
@@ -182,11 +183,11 @@ def test_kill_right_after_a_whole_manifest_was_sent(
     kill_midway(gateway, sock, delay)
 
     for reference in (tag, image.digest):
-        got = client.get(f"/v2/{REPO}/manifests/{reference}")
+        got = get_manifest(client, REPO, reference)
         assert got.status in (200, 404), got.describe()
         if got.status == 200:
             assert got.body == image.manifest
     expect(put_manifest(client, REPO, tag, image.manifest, image.media_type), 201)
-    assert expect(client.get(f"/v2/{REPO}/manifests/{tag}"), 200).body == image.manifest
+    assert expect(get_manifest(client, REPO, tag), 200).body == image.manifest
     for digest, data in image.blobs.items():
         assert blob_is_absent_or_whole(client, digest, data), "a referenced blob went missing"

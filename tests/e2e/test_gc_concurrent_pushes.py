@@ -23,6 +23,7 @@ from tests.support.oci import (
     OciClient,
     digest_of,
     expect,
+    get_manifest,
     push_image,
     put_manifest,
     upload_chunked,
@@ -88,10 +89,10 @@ def push_slowly(client: OciClient, repository: str, tag: str, image: Image) -> i
 
 def verify_pull(client: OciClient, repository: str, image: Image, tag: str) -> None:
     for reference in (tag, image.digest):
-        got = expect(client.get(f"/v2/{repository}/manifests/{reference}"), 200)
+        got = expect(get_manifest(client, repository, reference), 200)
         assert got.body == image.manifest
     for child in image.children:
-        got = expect(client.get(f"/v2/{repository}/manifests/{child.digest}"), 200)
+        got = expect(get_manifest(client, repository, child.digest), 200)
         assert got.body == child.manifest
     for digest, data in image.blobs.items():
         got = expect(client.get(f"/v2/{repository}/blobs/{digest}"), 200)

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.images import Image
+from tests.support.images import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Image
 
 Body = bytes | Iterable[bytes] | None
 Credentials = tuple[str, str]
@@ -38,6 +38,7 @@ Credentials = tuple[str, str]
 _REPOSITORY_PATH = re.compile(r"/v2/(?P<name>.+)/(?:manifests|blobs|tags|referrers)/")
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 OCTET_STREAM = "application/octet-stream"
+MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 
 
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
@@ -328,6 +329,12 @@ def put_manifest(
     return client.request(
         "PUT", f"/v2/{repository}/manifests/{reference}", manifest, {"Content-Type": media_type}
     )
+
+
+def get_manifest(client: OciClient, repository: str, reference: str, method: str = "GET") -> Answer:
+    """A manifest GET (or HEAD) accepting every manifest and index type."""
+    url = f"/v2/{repository}/manifests/{reference}"
+    return client.request(method, url, headers={"Accept": MANIFEST_ACCEPT})
 
 
 def push_image(client: OciClient, repository: str, tag: str | None, image: Image) -> str:
