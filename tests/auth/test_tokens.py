@@ -3,13 +3,20 @@ import hashlib
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from imagegate.auth.tokens import InvalidToken, SigningKey, TokenIssuer, libtrust_key_id
+from imagegate.auth.tokens import (
+    LEEWAY_SECONDS,
+    InvalidToken,
+    SigningKey,
+    TokenIssuer,
+    libtrust_key_id,
+)
 from imagegate.core.scopes import parse_scope
 
 PULL = parse_scope("repository:library/alpine:pull")
@@ -87,3 +94,27 @@ def test_verification_refuses_what_is_not_ours(case: str) -> None:
         token = "not.a.token"
     with pytest.raises(InvalidToken):
         issuer.verify(token, audience)
+
+
+def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    issuer = TokenIssuer(SigningKey.generate(), "imagegate", ttl_seconds=60)
+    token = issuer.issue("alice", "imagegate", [PULL]).token
+    decodes = 0
+    real_decode = jwt.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        nonlocal decodes
+        decodes += 1
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    first = issuer.verify(token, "imagegate")
+    assert issuer.verify(token, "imagegate") == first
+    assert decodes == 1  # the signature was checked once
+    with pytest.raises(InvalidToken):
+        issuer.verify(token, "elsewhere")  # remembered for its audience only
+    # Past its expiry the full check runs again (and refuses it: see the "expired" case).
+    later = time.time() + 60 + LEEWAY_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    issuer.verify(token, "imagegate")
+    assert decodes == 3
