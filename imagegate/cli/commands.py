@@ -2,7 +2,8 @@
 
 Results go to stdout (a token create prints only the token, so scripts can capture it);
 notes for the person go to stderr. Every command is one service call, hence one
-transaction: it either happens completely or not at all.
+transaction: it either happens completely or not at all. ``gc`` is the exception: it
+works on the content store, not the database.
 """
 
 from __future__ import annotations
@@ -11,15 +12,21 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from imagegate.config import Settings
 from imagegate.core.categories import Category, PublisherStatus
+from imagegate.core.errors import NameInvalid
+from imagegate.core.names import RepositoryName, parse_repository
+from imagegate.core.permissions import Permission, Visibility
 from imagegate.core.policy import ImageAccessSettings
 from imagegate.services import Services
 from imagegate.services.errors import InvalidInput
 
 Command = Callable[[argparse.Namespace, Services], Awaitable[None]]
+# A command that needs no database, only the settings (``gc`` works on the store).
+SettingsCommand = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, None]]
 
 
 class UsageError(Exception):
@@ -162,3 +169,114 @@ async def publisher_list(args: argparse.Namespace, services: Services) -> None:
         _note("no publisher overrides")
     for override in overrides:
         _out(f"{override.namespace}\t{override.status.value}")
+
+
+async def team_add(args: argparse.Namespace, services: Services) -> None:
+    await services.orgs.add_team(args.org, args.team)
+    _out(f"created team {args.team} in {args.org}")
+    _note(
+        f"Add members with `imagegate org member add {args.org} USER --team {args.team}`, "
+        f"permissions with `imagegate team permission set {args.org} {args.team} [REPO] "
+        "read|write|admin`."
+    )
+
+
+def _hosted_name(value: str) -> RepositoryName:
+    """``ORG/NAME`` as given on the command line: the namespace must be spelled out."""
+    try:
+        name = parse_repository(value)
+    except NameInvalid as exc:
+        raise InvalidInput(exc.message) from None
+    if "/" not in value:
+        raise InvalidInput(f"give the repository with its organization: ORG/{value}")
+    return name
+
+
+async def repo_set(args: argparse.Namespace, services: Services) -> None:
+    repository = _hosted_name(args.repository)
+    visibility = Visibility(args.visibility)
+    created = await services.repositories.set_visibility(repository, visibility)
+    if created:
+        _out(f"created repository {repository} ({visibility.value}); push to it to fill it")
+    else:
+        _out(f"repository {repository} is now {visibility.value}")
+
+
+async def repo_list(args: argparse.Namespace, services: Services) -> None:
+    repositories = await services.repositories.list(args.org)
+    if not repositories:
+        _note(f"no repositories in {args.org} yet: a member's first push creates one")
+    for repository in repositories:
+        _out(f"{repository.name}\t{repository.visibility.value}")
+
+
+def _path_in(org: str, value: str | None) -> str | None:
+    """REPO as given: ``app`` or ``ORG/app`` (``None``: the whole namespace)."""
+    if value is None:
+        return None
+    return value.removeprefix(f"{org}/")
+
+
+def _scope(org: str, path: str | None) -> str:
+    return f"every repository of {org}" if path is None else f"{org}/{path}"
+
+
+async def permission_set(args: argparse.Namespace, services: Services) -> None:
+    path = _path_in(args.org, args.repository)
+    permission = Permission.parse(args.permission)
+    before = await services.repositories.grant(args.org, args.team, path, permission)
+    was = "" if before is Permission.NONE else f" (was {before.label})"
+    if before is permission:
+        was = " (unchanged)"
+    _out(f"team {args.team} of {args.org}: {permission.label} on {_scope(args.org, path)}{was}")
+
+
+async def permission_remove(args: argparse.Namespace, services: Services) -> None:
+    path = _path_in(args.org, args.repository)
+    removed = await services.repositories.revoke(args.org, args.team, path)
+    _out(
+        f"removed {removed.label} permission of team {args.team} of {args.org} "
+        f"on {_scope(args.org, path)}"
+    )
+
+
+async def permission_list(args: argparse.Namespace, services: Services) -> None:
+    grants = await services.repositories.list_grants(args.org)
+    if not grants:
+        _note(f"no team permissions in {args.org} (owners have admin on every repository)")
+    for grant in grants:
+        where = f"{args.org}/*" if grant.repository is None else f"{args.org}/{grant.repository}"
+        _out(f"{grant.team}\t{where}\t{grant.permission.label}")
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    size = count / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            break
+        size /= 1024
+    return f"{size:.1f} {unit}"
+
+
+async def gc(args: argparse.Namespace, settings: Settings) -> None:
+    """Remove blobs no manifest references any more (``imagegate gc``)."""
+    # Imported here: the other commands need none of the storage machinery.
+    from imagegate.hosted.gc import collect_garbage
+    from imagegate.storage.filesystem import open_filesystem_store
+
+    options: dict[str, Any] = {"dry_run": args.dry_run}
+    if args.grace_period is not None:
+        if args.grace_period < 0:
+            raise UsageError("--grace-period must be 0 or more minutes")
+        options["grace_seconds"] = args.grace_period * 60
+    store = await asyncio.to_thread(open_filesystem_store, settings.cache_dir)
+    report = await collect_garbage(store, **options)
+    verb = "would remove" if report.dry_run else "removed"
+    _out(f"{verb} {report.blobs_removed} blobs ({_size(report.bytes_removed)})")
+    _out(f"{verb} {report.links_removed} links to missing blobs")
+    _out(f"kept {report.blobs_young} unreferenced blobs younger than the grace period")
+    _out(f"{report.manifests} manifests reference {report.blobs_referenced} blobs")
+    if report.dry_run:
+        _note("dry run: nothing was removed")

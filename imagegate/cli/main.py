@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from imagegate.cli import commands
-from imagegate.cli.commands import Command, UsageError
+from imagegate.cli.commands import Command, SettingsCommand, UsageError
 from imagegate.config import ConfigError, Settings, load_settings
 from imagegate.db import DatabaseError
 from imagegate.services import ServiceError, running_services
@@ -24,6 +24,8 @@ from imagegate.services import ServiceError, running_services
 PROG = "imagegate"
 _STATUSES = ("verified_publisher", "sponsored_oss", "community")
 _TOGGLE = ("allowed", "restricted")
+_PERMISSIONS = ("read", "write", "admin")
+_VISIBILITIES = ("public", "private")
 
 
 def _global_options(*, suppress: bool) -> argparse.ArgumentParser:
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         command: Command,
     ) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help_text, description=help_text, parents=shared)
-        sub.set_defaults(command_function=command)
+        sub.set_defaults(command_function=command, settings_command=None)
         return sub
 
     def group(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = groups.add_parser("serve", help="run the gateway", parents=shared)
     serve.add_argument("--host", help="address to listen on (IMAGEGATE_HOST)")
     serve.add_argument("--port", help="port to listen on (IMAGEGATE_PORT)")
-    serve.set_defaults(command_function=None)
+    serve.set_defaults(command_function=None, settings_command=None)
 
     users = group("user", "manage users")
     add_user = leaf(users, "add", "create a user", commands.user_add)
@@ -97,6 +99,74 @@ def build_parser() -> argparse.ArgumentParser:
     remove_member = leaf(members, "remove", "remove a user from every team", commands.member_remove)
     remove_member.add_argument("org")
     remove_member.add_argument("user")
+    org_teams = orgs.add_parser("team", help="manage teams").add_subparsers(
+        dest="team_action", required=True, metavar="ACTION"
+    )
+    add_team = leaf(org_teams, "add", "create an empty team", commands.team_add)
+    add_team.add_argument("org")
+    add_team.add_argument("team")
+
+    repos = group("repo", "manage an organization's hosted repositories")
+    set_repo = leaf(
+        repos,
+        "set",
+        "change a repository's visibility (creating it if it has not been pushed yet)",
+        commands.repo_set,
+    )
+    set_repo.add_argument("repository", metavar="ORG/NAME")
+    set_repo.add_argument("--visibility", required=True, choices=_VISIBILITIES)
+    list_repos = leaf(repos, "list", "list an organization's repositories", commands.repo_list)
+    list_repos.add_argument("org")
+
+    teams = group("team", "team permissions on repositories")
+    permissions = teams.add_parser("permission", help="manage permissions").add_subparsers(
+        dest="permission_action", required=True, metavar="ACTION"
+    )
+    set_permission = leaf(
+        permissions,
+        "set",
+        "give a team read, write or admin on a repository, or on every repository "
+        "of the organization when REPO is omitted",
+        commands.permission_set,
+    )
+    set_permission.add_argument("org")
+    set_permission.add_argument("team")
+    set_permission.add_argument(
+        "repository", nargs="?", metavar="REPO", help="e.g. app or ORG/app (default: all)"
+    )
+    set_permission.add_argument("permission", choices=_PERMISSIONS)
+    remove_permission = leaf(
+        permissions,
+        "remove",
+        "take a team's permission on a repository (or the namespace-wide one) away",
+        commands.permission_remove,
+    )
+    remove_permission.add_argument("org")
+    remove_permission.add_argument("team")
+    remove_permission.add_argument("repository", nargs="?", metavar="REPO")
+    list_permissions = leaf(
+        permissions,
+        "list",
+        "list the permissions of an organization's teams",
+        commands.permission_list,
+    )
+    list_permissions.add_argument("org")
+
+    collect = groups.add_parser(
+        "gc",
+        help="remove blobs no manifest references any more (safe while serving)",
+        description="Remove blobs no manifest references any more; safe while the "
+        "gateway serves pushes and pulls.",
+        parents=shared,
+    )
+    collect.add_argument(
+        "--grace-period",
+        type=int,
+        metavar="MINUTES",
+        help="keep unreferenced blobs younger than this (default: 60)",
+    )
+    collect.add_argument("--dry-run", action="store_true", help="report, remove nothing")
+    collect.set_defaults(command_function=None, settings_command=commands.gc)
 
     access = group("image-access", "Image Access Management settings")
     set_access = leaf(access, "set", "change an organization's settings", commands.access_set)
@@ -147,13 +217,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         settings = _settings(args)
-        if args.command_function is None:
+        settings_command: SettingsCommand | None = args.settings_command
+        if settings_command is not None:
+            asyncio.run(settings_command(args, settings))
+        elif args.command_function is None:
             # Imported here: the admin commands need none of the server machinery.
             from imagegate.bootstrap import serve
 
             serve(settings)
             return 0
-        asyncio.run(_run(args.command_function, args, settings))
+        else:
+            asyncio.run(_run(args.command_function, args, settings))
     except (ConfigError, UsageError) as exc:
         _error(str(exc))
         return 2
