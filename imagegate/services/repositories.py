@@ -4,10 +4,9 @@ A repository is created by its first push, private by default; an owner makes it
 with ``set_visibility``. Teams get ``read``, ``write`` or ``admin`` on one repository (by
 name, so a permission can be given before the first push) or on the whole namespace;
 owners have ``admin`` everywhere. ``core.permissions`` holds the rules; this module
-stores the facts and reads them back, one transaction per method.
-
-``visibility_of`` and ``permission_of`` take an open connection, so ``AccessService``
-can fold them into the one read transaction of each access decision.
+stores the facts and reads them back, one transaction per method. (``AccessService``
+reads the same facts in the one snapshot of each access decision; a test checks that
+both give the same permission.)
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import builtins
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -62,6 +61,14 @@ def repository_path(org: str, path: str) -> str:
     return path
 
 
+# Built once, for ``Database.snapshot`` (compiled once on SQLite): on every push.
+_VISIBILITY = (
+    select(Repository.visibility)
+    .join(Organization, Repository.org_id == Organization.id)
+    .where(Organization.name == bindparam("namespace"), Repository.name == bindparam("path"))
+)
+
+
 def _in_namespace(path: str | None) -> ColumnElement[bool]:
     """Grants that apply to ``path`` (or namespace-wide grants, for ``None``)."""
     if path is None:
@@ -69,17 +76,7 @@ def _in_namespace(path: str | None) -> ColumnElement[bool]:
     return or_(TeamPermission.repository == path, TeamPermission.repository.is_(None))
 
 
-async def visibility_of(conn: AsyncConnection, repository: RepositoryName) -> Visibility | None:
-    """The repository's visibility, or ``None`` when it is not hosted here."""
-    value = await conn.scalar(
-        select(Repository.visibility)
-        .join(Organization, Repository.org_id == Organization.id)
-        .where(Organization.name == repository.namespace, Repository.name == repository.path)
-    )
-    return None if value is None else Visibility(value)
-
-
-async def permission_of(
+async def _permission(
     conn: AsyncConnection, username: str, repository: RepositoryName
 ) -> Permission:
     """``username``'s effective permission on ``repository`` (hosted yet or not): admin
@@ -143,9 +140,8 @@ class RepositoryService:
         lock; the insert is ``ON CONFLICT DO NOTHING``, so concurrent first pushes
         create it once.
         """
-        async with self._db.read() as conn:
-            if await visibility_of(conn, repository) is not None:
-                return False
+        if await self.get(repository) is not None:
+            return False
         async with self._db.write() as conn:
             the_org_id = await _org_id(conn, repository.namespace, f"cannot create {repository}")
             created = await conn.execute(
@@ -160,8 +156,9 @@ class RepositoryService:
 
     async def get(self, repository: RepositoryName) -> Visibility | None:
         """The repository's visibility; ``None`` when it is not hosted here."""
-        async with self._db.read() as conn:
-            return await visibility_of(conn, repository)
+        where = {"namespace": repository.namespace, "path": repository.path}
+        [rows] = await self._db.snapshot((_VISIBILITY, where))
+        return Visibility(rows[0][0]) if rows else None
 
     async def set_visibility(self, repository: RepositoryName, visibility: Visibility) -> bool:
         """Make ``repository`` public or private, creating it if needed (True if created)."""
@@ -300,9 +297,10 @@ class RepositoryService:
         return sorted(grants, key=lambda g: (g.team, g.repository is not None, g.repository))
 
     async def permission(self, username: str, repository: RepositoryName) -> Permission:
-        """``username``'s effective permission on ``repository`` (see ``permission_of``)."""
+        """``username``'s effective permission on ``repository`` (hosted yet or not): admin
+        for owners, else the highest grant of their teams on it or its namespace."""
         async with self._db.read() as conn:
-            return await permission_of(conn, username, repository)
+            return await _permission(conn, username, repository)
 
     async def readable(
         self, username: str | None, n: int | None = None, last: str | None = None
