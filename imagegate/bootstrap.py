@@ -20,11 +20,15 @@ from imagegate import logs
 from imagegate.auth.tokens import SigningKey, TokenIssuer
 from imagegate.config import Settings
 from imagegate.core.errors import RegistryError
+from imagegate.hosted.interfaces import HostedRegistry
+from imagegate.hosted.registry import HostedContent
+from imagegate.http.authorize import Authorizer
 from imagegate.http.challenge import TokenRealm
 from imagegate.http.errors import error_response
 from imagegate.http.health import Readiness, healthz
 from imagegate.http.identity import RegistryAuthenticator
 from imagegate.http.middleware import RequestLogMiddleware
+from imagegate.http.push import PushAPI
 from imagegate.http.registry import RegistryAPI
 from imagegate.http.token import TokenEndpoint
 from imagegate.proxy.interfaces import RegistryContent
@@ -34,14 +38,18 @@ from imagegate.services import Services, close_services, open_services
 TOKEN_ISSUER = "imagegate"
 
 
-def build_app(settings: Settings, services: Services, content: RegistryContent) -> Starlette:
+def build_app(
+    settings: Settings, services: Services, proxy: RegistryContent, hosted: HostedRegistry
+) -> Starlette:
     realm = TokenRealm(settings.public_url)
     issuer = TokenIssuer(
         SigningKey.load_or_create(settings.keys_dir), TOKEN_ISSUER, settings.token_ttl_seconds
     )
-    registry = RegistryAPI(RegistryAuthenticator(issuer, realm), services.access, content)
+    authorizer = Authorizer(RegistryAuthenticator(issuer, realm), services.access)
+    push = PushAPI(authorizer, hosted, services.repositories)
+    registry = RegistryAPI(authorizer, proxy, hosted, push, services.repositories)
     token = TokenEndpoint(issuer, services.accounts.authenticate, realm.service)
-    readiness = Readiness({"database": services.database.ping, "storage": content.ready})
+    readiness = Readiness({"database": services.database.ping, "storage": proxy.ready})
 
     async def registry_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RegistryError)
@@ -69,11 +77,14 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
     """Open the database and the content store, build the app, and close both after."""
     services = await open_services(settings)
     try:
-        content = ProxyContent.from_settings(settings)
+        # One content store: the cache and hosted repositories share blobs by digest.
+        proxy = ProxyContent.from_settings(settings)
         try:
-            yield build_app(settings, services, content)
+            hosted = HostedContent(proxy.store)
+            hosted.purge_expired_uploads()
+            yield build_app(settings, services, proxy, hosted)
         finally:
-            await content.close()
+            await proxy.close()
     finally:
         await close_services(services)
 

@@ -45,16 +45,32 @@ class RegistryAuthenticator:
         request.state.user = identity.display
         return identity
 
-    def require_pull(self, request: Request, repository: RepositoryName, raw_name: str) -> Identity:
-        scope = f"repository:{raw_name}:pull"
+    def require(
+        self,
+        request: Request,
+        repository: RepositoryName,
+        raw_name: str,
+        actions: tuple[str, ...],
+        scope_actions: str,
+    ) -> Identity:
+        """The caller, whose token must grant one of ``actions`` on ``repository``.
+
+        A token without it gets 401 naming the scope to ask for (``scope_actions``).
+        """
+        scope = f"repository:{raw_name}:{scope_actions}"
         identity = self.identify(request, scope)
-        if not _grants(identity.claims, repository, "pull"):
+        if not any(self.grants(identity, repository, action) for action in actions):
             raise Unauthorized(
-                f"the token does not grant pull on {repository.full}; request scope {scope}",
+                f"the token does not grant {actions[0]} on {repository.full}; "
+                f"request scope {scope}",
                 scope=scope,
                 insufficient_scope=True,
             )
         return identity
+
+    @staticmethod
+    def grants(identity: Identity, repository: RepositoryName, action: str) -> bool:
+        return _grants(identity.claims, repository, action)
 
 
 def _grants(claims: TokenClaims, repository: RepositoryName, action: str) -> bool:

@@ -1,15 +1,15 @@
-"""The registry API (``/v2/``), pull side.
+"""The registry API (``/v2/``): routing, and the read side.
 
 Routes match from the right, because repository names contain ``/`` (and may even hold
-a component called ``manifests``). Every repository-scoped request is authenticated,
-checked against the image access policy, and only then served.
+a component called ``manifests``). Every repository-scoped request is authorized first
+(``authorize``); reads of a hosted repository are served from local storage, all other
+reads from the pull-through cache; writes go to ``push``.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
@@ -17,16 +17,23 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from imagegate.core.categories import Category
 from imagegate.core.digests import Digest
-from imagegate.core.errors import Denied, NameUnknown, RegistryError, Unauthorized, Unsupported
-from imagegate.core.names import RepositoryName, parse_reference, parse_repository
-from imagegate.core.policy import Decision, Outcome
-from imagegate.http.identity import Identity, RegistryAuthenticator
+from imagegate.core.errors import (
+    BlobUnknown,
+    NameUnknown,
+    RegistryError,
+    Unavailable,
+    Unsupported,
+)
+from imagegate.core.names import RepositoryName, parse_reference
+from imagegate.core.policy import Decision
+from imagegate.hosted.interfaces import HostedRegistry
+from imagegate.http.authorize import Authorizer
+from imagegate.http.push import PushAPI
 from imagegate.proxy.interfaces import RegistryContent
 
-logger = logging.getLogger("imagegate.access")
-
-MAX_TAGS_PAGE = 1000
+MAX_PAGE = 1000
 ACCEPT_SPLIT = re.compile(r"\s*,\s*")
 
 
@@ -35,9 +42,11 @@ class PaginationNumberInvalid(RegistryError):
     status = 400
 
 
-class AccessDecider(Protocol):
-    async def decide_pull(self, username: str | None, repository: RepositoryName) -> Decision:
-        """The image access decision for one pull request."""
+class Catalog(Protocol):
+    async def readable(
+        self, username: str | None, n: int | None = None, last: str | None = None
+    ) -> list[str]:
+        """Hosted repositories the caller may read, sorted, after ``last``, at most ``n``."""
         ...
 
 
@@ -47,70 +56,87 @@ Handler = Callable[[Request, str, str], Awaitable[Response]]
 @dataclass(frozen=True)
 class _Route:
     pattern: re.Pattern[str]
-    methods: frozenset[str]
-    handler_name: str
+    handlers: Mapping[str, str]  # HTTP method -> handler attribute name
 
 
 _ROUTES = (
     _Route(
-        re.compile(r"(?P<name>.+)/manifests/(?P<arg>[^/]+)"), frozenset({"GET", "HEAD"}), "manifest"
+        re.compile(r"(?P<name>.+)/manifests/(?P<arg>[^/]+)"),
+        {"GET": "manifest", "HEAD": "manifest", "PUT": "put_manifest", "DELETE": "delete_manifest"},
     ),
-    _Route(re.compile(r"(?P<name>.+)/blobs/uploads(?:/(?P<arg>[^/]*))?"), frozenset(), "upload"),
-    _Route(re.compile(r"(?P<name>.+)/blobs/(?P<arg>[^/]+)"), frozenset({"GET", "HEAD"}), "blob"),
-    _Route(re.compile(r"(?P<name>.+)/tags/list(?P<arg>)"), frozenset({"GET"}), "tags"),
-    _Route(re.compile(r"(?P<name>.+)/referrers/(?P<arg>[^/]+)"), frozenset({"GET"}), "referrers"),
+    _Route(re.compile(r"(?P<name>.+)/blobs/uploads/?"), {"POST": "start_upload"}),
+    _Route(
+        re.compile(r"(?P<name>.+)/blobs/uploads/(?P<arg>[^/]+)"),
+        {"GET": "upload", "PATCH": "upload", "PUT": "upload", "DELETE": "upload"},
+    ),
+    _Route(
+        re.compile(r"(?P<name>.+)/blobs/(?P<arg>[^/]+)"),
+        {"GET": "blob", "HEAD": "blob", "DELETE": "delete_blob"},
+    ),
+    _Route(re.compile(r"(?P<name>.+)/tags/list"), {"GET": "tags"}),
+    _Route(re.compile(r"(?P<name>.+)/referrers/(?P<arg>[^/]+)"), {"GET": "referrers"}),
 )
 
 
 class RegistryAPI:
     def __init__(
-        self, auth: RegistryAuthenticator, access: AccessDecider, content: RegistryContent
+        self,
+        authorizer: Authorizer,
+        proxy: RegistryContent,
+        hosted: HostedRegistry,
+        push: PushAPI,
+        catalog: Catalog,
     ) -> None:
-        self._auth = auth
-        self._access = access
-        self._content = content
+        self._authorizer = authorizer
+        self._proxy = proxy
+        self._hosted = hosted
+        self._catalog = catalog
+        self._handlers: dict[str, Handler] = {
+            "manifest": self._manifest,
+            "blob": self._blob,
+            "tags": self._tags,
+            "referrers": self._referrers,
+            "put_manifest": push.put_manifest,
+            "delete_manifest": push.delete_manifest,
+            "start_upload": push.start_upload,
+            "upload": push.upload,
+            "delete_blob": push.delete_blob,
+        }
 
     async def base(self, request: Request) -> Response:
         """``GET /v2/``: 200 with a valid token, else the challenge that starts login."""
-        self._auth.identify(request)
+        self._authorizer.auth.identify(request)
         return JSONResponse({})
 
     async def dispatch(self, request: Request) -> Response:
         path: str = request.path_params["path"]
         if path == "_catalog":
-            raise Unsupported("listing the catalog is not supported by this gateway yet")
+            if request.method != "GET":
+                raise Unsupported(f"{request.method} is not supported on /v2/_catalog")
+            return await self._list_catalog(request)
         for route in _ROUTES:
             match = route.pattern.fullmatch(path)
             if match is None:
                 continue
-            if request.method not in route.methods:
+            name = route.handlers.get(request.method)
+            if name is None:
                 raise Unsupported(
-                    f"{request.method} is not supported here: this gateway serves pulls only; "
-                    "repositories are read-only"
+                    f"{request.method} is not supported on /v2/{path}",
+                    detail={"allowed": sorted(route.handlers)},
                 )
-            handler: Handler = getattr(self, "_" + route.handler_name)
-            return await handler(request, match["name"], match["arg"] or "")
+            groups = match.groupdict()
+            return await self._handlers[name](request, groups["name"], groups.get("arg") or "")
         raise NameUnknown(f"no registry endpoint at /v2/{path}", detail={"path": path})
 
-    async def _authorize(
-        self, request: Request, raw_name: str, kind: str, ref: str
-    ) -> RepositoryName:
-        repository = parse_repository(raw_name)
-        identity = self._auth.require_pull(request, repository, raw_name)
-        decision = await self._access.decide_pull(identity.username, repository)
-        _log_decision(request, identity, decision, kind, ref)
-        if decision.outcome is Outcome.UNAUTHENTICATED:
-            raise Unauthorized(decision.message, scope=f"repository:{raw_name}:pull")
-        if not decision.allowed:
-            raise Denied(
-                decision.message, detail={"repository": repository.full, "org": decision.org}
-            )
-        return repository
+    def _content(self, decision: Decision) -> RegistryContent:
+        return self._hosted if decision.hosted is not None else self._proxy
 
     async def _manifest(self, request: Request, raw_name: str, ref: str) -> Response:
-        repository = await self._authorize(request, raw_name, "manifest", ref)
+        decision = await self._authorizer.pull(request, raw_name, "manifest", ref)
         reference = parse_reference(ref)
-        manifest = await self._content.get_manifest(repository, reference, _accept(request))
+        manifest = await self._content(decision).get_manifest(
+            decision.repository, reference, _accept(request)
+        )
         headers = {
             "Docker-Content-Digest": str(manifest.digest),
             "Content-Length": str(len(manifest.body)),
@@ -120,7 +146,8 @@ class RegistryAPI:
         return Response(body, headers=headers, media_type=manifest.media_type)
 
     async def _blob(self, request: Request, raw_name: str, ref: str) -> Response:
-        repository = await self._authorize(request, raw_name, "blob", ref)
+        decision = await self._authorizer.pull(request, raw_name, "blob", ref)
+        repository, content = decision.repository, self._content(decision)
         digest = Digest.parse(ref)
         headers = {
             "Docker-Content-Digest": str(digest),
@@ -130,10 +157,10 @@ class RegistryAPI:
             "Cache-Control": "max-age=31536000",
         }
         if request.method == "HEAD":
-            size = await self._content.head_blob(repository, digest)
+            size = await self._head_blob(decision, content, repository, digest)
             headers["Content-Length"] = str(size)
             return Response(b"", headers=headers)
-        blob = await self._content.open_blob(repository, digest, request.headers.get("range"))
+        blob = await content.open_blob(repository, digest, request.headers.get("range"))
         status = 200
         length = blob.size
         if blob.byte_range is not None:
@@ -145,33 +172,57 @@ class RegistryAPI:
         headers["Content-Length"] = str(length)
         return StreamingResponse(blob.chunks, status, headers=headers)
 
+    @staticmethod
+    async def _head_blob(
+        decision: Decision, content: RegistryContent, repository: RepositoryName, digest: Digest
+    ) -> int:
+        try:
+            return await content.head_blob(repository, digest)
+        except Unavailable as exc:
+            # A client pushing to its organization's new repository first asks whether each
+            # blob is there; with the upstream down, "unknown" lets the push go on.
+            if decision.category is not Category.ORGANIZATION:
+                raise
+            raise BlobUnknown(
+                f"blob {digest} is not in {repository.full} here, and the upstream cannot be asked",
+                detail={"digest": str(digest)},
+            ) from exc
+
     async def _tags(self, request: Request, raw_name: str, _: str) -> Response:
-        repository = await self._authorize(request, raw_name, "tags", "")
-        n = _page_size(request.query_params.get("n"))
-        last = request.query_params.get("last") or None
+        decision = await self._authorizer.pull(request, raw_name, "tags", "")
+        repository = decision.repository
+        n, last = _page(request)
         if n == 0:
             return JSONResponse({"name": repository.full, "tags": []})
-        page = await self._content.list_tags(repository, n, last)
+        page = await self._content(decision).list_tags(repository, n, last)
         headers = {}
         if page.next_last is not None:
-            query = f"n={n}&last={quote(page.next_last)}" if n else f"last={quote(page.next_last)}"
-            headers["Link"] = f'</v2/{raw_name}/tags/list?{query}>; rel="next"'
+            headers["Link"] = _next_link(f"/v2/{raw_name}/tags/list", n, page.next_last)
         return JSONResponse({"name": repository.full, "tags": page.tags}, headers=headers)
 
     async def _referrers(self, request: Request, raw_name: str, ref: str) -> Response:
-        repository = await self._authorize(request, raw_name, "referrers", ref)
+        decision = await self._authorizer.pull(request, raw_name, "referrers", ref)
         digest = Digest.parse(ref)
         artifact_type = request.query_params.get("artifactType") or None
-        body, filtered = await self._content.referrers(repository, digest, artifact_type)
+        body, filtered = await self._content(decision).referrers(
+            decision.repository, digest, artifact_type
+        )
         headers = {"OCI-Filters-Applied": "artifactType"} if filtered else {}
         return Response(body, headers=headers, media_type="application/vnd.oci.image.index.v1+json")
 
-    async def _upload(self, request: Request, raw_name: str, _: str) -> Response:
-        repository = parse_repository(raw_name)
-        raise Unsupported(
-            f"pushing to {repository.full} is not supported: this gateway serves pulls only",
-            detail={"repository": repository.full},
-        )
+    async def _list_catalog(self, request: Request) -> Response:
+        identity = self._authorizer.auth.identify(request, "registry:catalog:*")
+        n, last = _page(request)
+        if n == 0:
+            return JSONResponse({"repositories": []})
+        # One more than asked tells whether another page follows.
+        names = await self._catalog.readable(identity.username, (n or MAX_PAGE) + 1, last)
+        limit = n or MAX_PAGE
+        headers = {}
+        if len(names) > limit:
+            names = names[:limit]
+            headers["Link"] = _next_link("/v2/_catalog", n, names[-1])
+        return JSONResponse({"repositories": names}, headers=headers)
 
 
 def _accept(request: Request) -> list[str]:
@@ -184,38 +235,21 @@ def _accept(request: Request) -> list[str]:
     return types
 
 
-def _page_size(value: str | None) -> int | None:
+def _page(request: Request) -> tuple[int | None, str | None]:
+    """``n`` (capped at MAX_PAGE) and ``last`` of a paginated listing."""
+    value = request.query_params.get("n")
+    last = request.query_params.get("last") or None
     if value is None or value == "":
-        return None
+        return None, last
     try:
         n = int(value)
     except ValueError:
         raise PaginationNumberInvalid(f"n={value!r} is not a whole number") from None
     if n < 0:
         raise PaginationNumberInvalid(f"n={value!r} must not be negative")
-    return min(n, MAX_TAGS_PAGE)
+    return min(n, MAX_PAGE), last
 
 
-def _log_decision(
-    request: Request, identity: Identity, decision: Decision, kind: str, ref: str
-) -> None:
-    logger.info(
-        "access %s",
-        decision.outcome.value,
-        extra={
-            "event": "access",
-            "user": identity.display,
-            "repository": decision.repository.full,
-            "request": kind,
-            "reference": ref,
-            "category": decision.category.value,
-            "decision": "allowed" if decision.allowed else "denied",
-            "outcome": decision.outcome.value,
-            "org": decision.org,
-            "reason": decision.reason,
-            "client": request.client.host if request.client else None,
-        },
-    )
-
-
-__all__ = ["RegistryAPI"]
+def _next_link(path: str, n: int | None, last: str) -> str:
+    query = f"n={n}&last={quote(last)}" if n else f"last={quote(last)}"
+    return f'<{path}?{query}>; rel="next"'

@@ -24,7 +24,9 @@ from imagegate.core.scopes import Scope, parse_scopes
 logger = logging.getLogger("imagegate.auth")
 
 Authenticate = Callable[[str, str], Awaitable[str | None]]
-GRANTABLE_ACTIONS = frozenset({"pull"})
+# Tokens carry what was asked for; each request is still authorized against the
+# database's current state, so a grant here never outlives a permission change.
+GRANTABLE_ACTIONS = frozenset({"pull", "push", "delete", "*"})
 MAX_FORM_BYTES = 64 * 1024
 
 

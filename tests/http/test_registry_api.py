@@ -119,7 +119,7 @@ async def test_tags_list_paginates_with_link(gateway: Gateway) -> None:
 
 
 async def test_clear_errors_for_bad_requests(gateway: Gateway) -> None:
-    token = await gateway.token("repository:someone/tool:pull")
+    token = await gateway.token("repository:someone/tool:pull,push,delete", ("bob", "bob-password"))
     cases = [
         ("GET", "/v2/Someone/Tool/manifests/1", 400, "NAME_INVALID"),
         ("GET", "/v2/someone/tool/manifests/bad..ref/", 404, "NAME_UNKNOWN"),
@@ -135,6 +135,20 @@ async def test_clear_errors_for_bad_requests(gateway: Gateway) -> None:
         error = (await response.json())["errors"][0]
         assert error["code"] == code
         assert error["message"]
+        if code == "UNSUPPORTED":
+            assert (
+                "namespace someone is served from the upstream registry and is read-only"
+                in (error["message"])
+            )
+
+
+async def test_pushing_needs_a_push_token(gateway: Gateway) -> None:
+    token = await gateway.token("repository:acme/app:pull", ("bob", "bob-password"))
+    response = await _get(gateway, "/v2/acme/app/blobs/uploads/", token, "POST")
+    assert response.status == 401
+    challenge = response.headers["WWW-Authenticate"]
+    assert 'scope="repository:acme/app:pull,push"' in challenge
+    assert 'error="insufficient_scope"' in challenge
 
 
 async def test_health_and_readiness(gateway: Gateway) -> None:

@@ -55,16 +55,18 @@ async def test_personal_access_token_works_as_a_password(gateway: Gateway) -> No
     assert claims["access"] == [{"type": "repository", "name": "acme/app", "actions": ["pull"]}]
 
 
-async def test_grants_only_pull_and_only_valid_names(gateway: Gateway) -> None:
+async def test_grants_registry_actions_on_valid_names_only(gateway: Gateway) -> None:
     url = (
-        f"{gateway.url}/token?service=imagegate&scope=repository:acme/app:pull,push"
+        f"{gateway.url}/token?service=imagegate&scope=repository:acme/app:pull,push,fly"
         "&scope=repository:Bad/Name:pull&scope=registry:catalog:*"
     )
     async with gateway.session.get(url) as response:
         body = await response.json()
     claims = jwt.decode(body["token"], options={"verify_signature": False})
     assert claims["sub"] == ""
-    assert claims["access"] == [{"type": "repository", "name": "acme/app", "actions": ["pull"]}]
+    assert claims["access"] == [
+        {"type": "repository", "name": "acme/app", "actions": ["pull", "push"]}
+    ]
     header = jwt.get_unverified_header(body["token"])
     assert header["alg"] == "ES256"
     assert len(header["kid"].split(":")) == 12
