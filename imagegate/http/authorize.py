@@ -47,6 +47,14 @@ class Authorizer:
         _raise_refusal(decision, f"repository:{raw_name}:pull")
         return decision
 
+    def holds_push_token(self, request: Request, raw_name: str) -> bool:
+        """Whether the request carries a token to push to ``raw_name`` (a pushing client)."""
+        try:
+            identity = self.auth.identify(request)
+        except Unauthorized:
+            return False
+        return self.auth.grants(identity, parse_repository(raw_name), "push")
+
     async def may_pull(self, identity: Identity, raw_name: str) -> bool:
         """Whether ``identity`` may read ``raw_name`` (for a cross-repository mount)."""
         repository = parse_repository(raw_name)

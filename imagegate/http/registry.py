@@ -21,8 +21,10 @@ from imagegate.core.categories import Category
 from imagegate.core.digests import Digest
 from imagegate.core.errors import (
     BlobUnknown,
+    Denied,
     NameUnknown,
     RegistryError,
+    Unauthorized,
     Unavailable,
     Unsupported,
 )
@@ -146,9 +148,18 @@ class RegistryAPI:
         return Response(body, headers=headers, media_type=manifest.media_type)
 
     async def _blob(self, request: Request, raw_name: str, ref: str) -> Response:
-        decision = await self._authorizer.pull(request, raw_name, "blob", ref)
-        repository, content = decision.repository, self._content(decision)
         digest = Digest.parse(ref)
+        try:
+            decision = await self._authorizer.pull(request, raw_name, "blob", ref)
+        except (Denied, Unauthorized) as exc:
+            # A pushing client asks HEAD before each upload, and a HEAD answer has no body
+            # for the reason: "unknown" sends it on to the upload, which refuses with one.
+            if request.method == "HEAD" and self._authorizer.holds_push_token(request, raw_name):
+                raise BlobUnknown(
+                    f"blob {digest} is unknown", detail={"digest": str(digest)}
+                ) from exc
+            raise
+        repository, content = decision.repository, self._content(decision)
         headers = {
             "Docker-Content-Digest": str(digest),
             "Accept-Ranges": "bytes",
