@@ -297,3 +297,16 @@ def test_catalog_pagination(registry: Registry, tagged: Image) -> None:
     assert collected == everything
     after = expect(_catalog(registry.pusher, "?last=conf/catalog-a"), 200).json()
     assert after["repositories"] == [name for name in everything if name > "conf/catalog-a"]
+
+
+def test_catalog_shows_public_repositories_to_everyone(registry: Registry, tagged: Image) -> None:
+    push_image(registry.pusher, "conf/catalog-public", "1", build_image("conformance-public"))
+    registry.gateway.cli("repo", "set", "conf/catalog-public", "--visibility", "public")
+    seen = expect(_catalog(registry.stranger), 200).json()["repositories"]
+    assert "conf/catalog-public" in seen
+    assert REPO not in seen
+    anonymous = _catalog(registry.anonymous)
+    assert anonymous.status in (200, 401), anonymous.describe()
+    if anonymous.status == 200:
+        names = anonymous.json()["repositories"]
+        assert "conf/catalog-public" in names and REPO not in names

@@ -209,6 +209,19 @@ def test_non_distributable_layers_need_not_be_pushed(
     check_manifest_pushed(registry.pusher, answer, REPO, body, OCI_MANIFEST)
 
 
+def test_tag_grammar_limits(registry: Registry, image: Image) -> None:
+    """A 128-character tag and the 71-character referrers-tag form are tags like any other;
+    a 129-character one is not a tag."""
+    client = registry.pusher
+    for tag in ("t" * 128, "sha256-" + "a" * 64, "_under.score-1"):
+        answer = put_manifest(client, REPO, tag, image.manifest, image.media_type)
+        check_manifest_pushed(client, answer, REPO, image.manifest, image.media_type)
+    too_long = put_manifest(client, REPO, "t" * 129, image.manifest, image.media_type)
+    assert too_long.status == 400, too_long.describe()
+    leading_dot = put_manifest(client, REPO, ".hidden", image.manifest, image.media_type)
+    assert leading_dot.status == 400, leading_dot.describe()
+
+
 # -- refusals ------------------------------------------------------------------------------
 
 

@@ -11,7 +11,8 @@ exactly as given (``bytes`` with a Content-Length; any other iterable of ``bytes
 
 Tokens: before each request the client asks ``/token`` (the realm of the registry's
 challenge) for the scope the request needs: ``pull`` for GET and HEAD, ``pull,push`` for
-POST, PATCH and PUT, ``pull,push,delete`` for DELETE, plus ``pull`` on ``from`` for a
+POST, PATCH and PUT and any request to an upload session, ``pull,push,delete`` for
+other DELETEs, plus ``pull`` on ``from`` for a
 mount and ``registry:catalog:*`` for the catalog. Tokens are cached per scope until
 shortly before they expire. ``authenticate=False`` sends a request with no token at all.
 """
@@ -123,9 +124,12 @@ class OciClient:
         match = _REPOSITORY_PATH.match(parsed.path)
         if match is None:
             return ()
-        actions = {"GET": "pull", "HEAD": "pull", "DELETE": "pull,push,delete"}.get(
-            method, "pull,push"
-        )
+        if "/blobs/uploads" in parsed.path:  # every request of an upload session pushes
+            actions = "pull,push"
+        else:
+            actions = {"GET": "pull", "HEAD": "pull", "DELETE": "pull,push,delete"}.get(
+                method, "pull,push"
+            )
         scopes = [f"repository:{match['name']}:{actions}"]
         source = urllib.parse.parse_qs(parsed.query).get("from")
         if source:
