@@ -3,6 +3,7 @@ cancel, out-of-order chunks, mounts, bad digests, empty blobs, sha512, and Range
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -221,7 +222,7 @@ def test_upload_resumes_after_a_dropped_connection(registry: Registry) -> None:
     check_blob_pushed(client, done, REPO, data)
     # A client that goes away is an ordinary event, not an application error.
     errors = [
-        line[:1500]
+        str(json.loads(line).get("exception", line))[-1200:]
         for line in registry.gateway.log_since(log_start).splitlines()
         if "Exception in ASGI application" in line
     ]
