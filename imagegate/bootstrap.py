@@ -22,6 +22,7 @@ from imagegate.config import Settings
 from imagegate.core.errors import RegistryError
 from imagegate.hosted.interfaces import HostedRegistry
 from imagegate.hosted.registry import HostedContent
+from imagegate.http import api, console
 from imagegate.http.authorize import Authorizer
 from imagegate.http.challenge import TokenRealm
 from imagegate.http.errors import error_response
@@ -58,6 +59,8 @@ def build_app(
     all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     app = Starlette(
         routes=[
+            *api.routes(settings, services),
+            *console.routes(settings, services),
             Route("/v2/", registry.base, methods=["GET", "HEAD"]),
             Route("/v2", registry.base, methods=["GET", "HEAD"]),
             Route("/v2/{path:path}", registry.dispatch, methods=all_methods),
