@@ -132,6 +132,13 @@ def test_manifest_sent_with_chunked_encoding(registry: Registry, blobs: dict[str
     check_manifest_pushed(registry.pusher, answer, REPO, body, OCI_MANIFEST)
 
 
+def test_media_type_parameters_are_ignored(registry: Registry, blobs: dict[str, bytes]) -> None:
+    """The registry SHOULD ignore parameters; it serves the type without them."""
+    body = manifest_bytes(image_manifest(blobs, annotations={"sent": "with-parameters"}))
+    answer = put_manifest(registry.pusher, REPO, "params", body, f"{OCI_MANIFEST}; charset=utf-8")
+    check_manifest_pushed(registry.pusher, answer, REPO, body, OCI_MANIFEST)
+
+
 def test_bytes_are_kept_exactly_with_unknown_fields_and_data(
     registry: Registry, blobs: dict[str, bytes]
 ) -> None:
