@@ -118,6 +118,7 @@ def test_podman_push_and_pull(
     images: dict[str, Seeded],
     tmp_path: Path,
 ) -> None:
+    require_binary("podman")
     source = images["community"].reference(upstream.host)
     pusher = Podman(tmp_path / "podman-pusher")
     puller = Podman(tmp_path / "podman-puller")
