@@ -20,6 +20,7 @@ from tests.support.clients import Podman, Skopeo, podman_push, skopeo_push
 from tests.support.gateway import Gateway
 from tests.support.hubstub import HubStub
 from tests.support.images import Image, build_image, build_index, write_oci_layout
+from tests.support.images import push_image as upstream_push
 from tests.support.upstream import UpstreamRegistry
 
 pytestmark = pytest.mark.e2e
@@ -96,6 +97,25 @@ def test_skopeo_push_then_a_reader_copies_it_back_out(
     destination = Path(pulled.args[-1].removeprefix("dir:"))
     for digest, data in app_image.blobs.items():
         assert (destination / digest.removeprefix("sha256:")).read_bytes() == data
+
+
+def test_hosted_repositories_are_local_and_other_names_fall_through(
+    gateway: Gateway,
+    upstream: UpstreamRegistry,
+    images: dict[str, Seeded],
+    pushed_app: str,
+    app_image: Image,
+    skopeo: Skopeo,
+) -> None:
+    """The upstream has its own acme/app:1; the pushed one is what the gateway serves.
+    acme/upstream-only was never pushed here: it still comes from the upstream."""
+    assert images["acme"].repository == "acme/app" and images["acme"].digest != app_image.digest
+    hosted = skopeo.inspect_raw(pushed_app, creds("rita"))
+    assert hosted.digest == app_image.digest, hosted.describe()
+    upstream_only = build_image("push-e2e-upstream-only")
+    upstream_push(upstream.url, "acme/upstream-only", "1", upstream_only)
+    proxied = skopeo.pull(f"{gateway.host}/acme/upstream-only:1", creds("rita"))
+    assert proxied.ok and proxied.digest == upstream_only.digest, proxied.describe()
 
 
 def test_multi_architecture_index(gateway: Gateway, layout: Path, skopeo: Skopeo) -> None:
