@@ -1,0 +1,157 @@
+"""Console sessions: stateless, signed cookies that also carry the CSRF token.
+
+A session is ``base64url(json) "." base64url(HMAC-SHA256(key, json))``. The key is
+random, created once in the keys directory (mode 0600, atomically, like the registry
+token's signing key), so sessions survive restarts and every worker of one data dir
+accepts them. Nothing is stored server-side: signing out clears the cookie, and a
+session ends at its expiry whatever happens to the cookie.
+
+Every visitor gets a session, signed in or not: the sign-in form needs a CSRF token too
+(otherwise another site could sign a browser in to an account of its choosing). Signing
+in issues a new session with a new token.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+KEY_FILE = "console-session-key"
+COOKIE_NAME = "imagegate_console"
+COOKIE_PATH = "/console"
+SESSION_SECONDS = 8 * 3600
+_KEY_BYTES = 32
+
+
+def load_or_create_key(directory: Path) -> bytes:
+    """The session key in ``directory``, created (mode 0600, atomically) if absent."""
+    path = directory / KEY_FILE
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        temporary = directory / f".{KEY_FILE}.{secrets.token_hex(8)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(_KEY_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # fails if another process made the key first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    key = path.read_bytes()
+    if len(key) < _KEY_BYTES:
+        raise ValueError(f"{path} is shorter than {_KEY_BYTES} bytes; delete it to make a new one")
+    return key
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who is signed in (``None``: nobody yet), the form token, and when it ends."""
+
+    username: str | None
+    csrf_token: str
+    expires_at: int
+
+    @property
+    def signed_in(self) -> bool:
+        return self.username is not None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SessionCodec:
+    """Signs sessions into cookie values and reads them back."""
+
+    def __init__(self, key: bytes, *, lifetime: int = SESSION_SECONDS) -> None:
+        self._key = key
+        self.lifetime = lifetime
+
+    def new(self, username: str | None, *, now: float | None = None) -> Session:
+        expires = int(now if now is not None else time.time()) + self.lifetime
+        return Session(username, secrets.token_urlsafe(32), expires)
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
+
+    def encode(self, session: Session) -> str:
+        payload = json.dumps(
+            {"u": session.username, "c": session.csrf_token, "e": session.expires_at},
+            separators=(",", ":"),
+        ).encode()
+        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+
+    def decode(self, value: str, *, now: float | None = None) -> Session | None:
+        """The session in a cookie value; ``None`` if forged, malformed or expired."""
+        body, dot, mac = value.partition(".")
+        if not dot or len(value) > 4096:
+            return None
+        try:
+            payload = _unb64(body)
+            given = _unb64(mac)
+        except (binascii.Error, ValueError):
+            return None
+        if not hmac.compare_digest(given, self._mac(payload)):
+            return None
+        try:
+            data = json.loads(payload)
+            username, csrf, expires = data["u"], data["c"], data["e"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not (username is None or isinstance(username, str)):
+            return None
+        if not isinstance(csrf, str) or not isinstance(expires, int):
+            return None
+        if expires <= (now if now is not None else time.time()):
+            return None
+        return Session(username, csrf, expires)
+
+
+class SessionCookies:
+    """Reads the session of a request and writes one onto a response."""
+
+    def __init__(self, codec: SessionCodec, public_url: str) -> None:
+        self.codec = codec
+        self._always_secure = public_url.startswith("https://")
+
+    def read(self, request: Request) -> Session | None:
+        value = request.cookies.get(COOKIE_NAME)
+        return self.codec.decode(value) if value else None
+
+    def write(self, request: Request, response: Response, session: Session) -> None:
+        response.set_cookie(
+            COOKIE_NAME,
+            self.codec.encode(session),
+            max_age=max(0, session.expires_at - int(time.time())),
+            path=COOKIE_PATH,
+            secure=self._always_secure or request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+
+    def clear(self, request: Request, response: Response) -> None:
+        response.delete_cookie(
+            COOKIE_NAME,
+            path=COOKIE_PATH,
+            secure=self._always_secure or request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
