@@ -22,7 +22,8 @@ from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.permissions import Permission, Visibility
 from imagegate.core.policy import ImageAccessSettings
 from imagegate.services import Services
-from imagegate.services.errors import InvalidInput
+from imagegate.services.allowlist import canonical_repository
+from imagegate.services.errors import InvalidInput, NotFound
 
 Command = Callable[[argparse.Namespace, Services], Awaitable[None]]
 # A command that needs no database, only the settings (``gc`` works on the store).
@@ -108,10 +109,30 @@ async def access_set(args: argparse.Namespace, services: Services) -> None:
 
 async def access_show(args: argparse.Namespace, services: Services) -> None:
     settings = await services.access.get_settings(args.org)
+    allowlist = await services.allowlist.list(args.org)
     if args.json:
-        _out(json.dumps(settings_document(args.org, settings), indent=2))
+        document = settings_document(args.org, settings)
+        document["allowlist"] = allowlist
+        _out(json.dumps(document, indent=2))
     else:
         _out(describe_settings(args.org, settings))
+        listed = ", ".join(allowlist) if allowlist else "(none)"
+        _out(f"  {'Allowlisted repositories':<27}{listed}")
+
+
+async def access_allow(args: argparse.Namespace, services: Services) -> None:
+    repository = canonical_repository(args.repository)
+    if await services.allowlist.add(args.org, repository):
+        _out(f"allowlisted {repository} in {args.org}: every member may pull it")
+    else:
+        _out(f"{repository} is already on the allowlist of {args.org}")
+
+
+async def access_disallow(args: argparse.Namespace, services: Services) -> None:
+    repository = canonical_repository(args.repository)
+    if not await services.allowlist.remove(args.org, repository):
+        raise NotFound(f"{repository} is not on the allowlist of {args.org}")
+    _out(f"removed {repository} from the allowlist of {args.org}")
 
 
 def settings_document(org: str, settings: ImageAccessSettings) -> dict[str, Any]:

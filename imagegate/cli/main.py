@@ -179,6 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     show_access = leaf(access, "show", "show an organization's settings", commands.access_show)
     show_access.add_argument("org")
     show_access.add_argument("--json", action="store_true", help="Docker Hub's JSON shape")
+    allow = leaf(
+        access,
+        "allow",
+        "allowlist a repository: every member may pull it, whatever its category",
+        commands.access_allow,
+    )
+    allow.add_argument("org")
+    allow.add_argument("repository", metavar="NAMESPACE/REPO")
+    disallow = leaf(
+        access, "disallow", "take a repository off the allowlist", commands.access_disallow
+    )
+    disallow.add_argument("org")
+    disallow.add_argument("repository", metavar="NAMESPACE/REPO")
 
     publishers = group("publisher", "publisher status overrides")
     set_publisher = leaf(

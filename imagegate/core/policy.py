@@ -9,6 +9,9 @@ Rules (REFERENCE.md section 1, issue 2):
 - For organization X's policy, an image in X's namespace is an organization image
   (always allowed); everywhere else it is official (``library``), verified publisher,
   sponsored OSS (treated as community) or community.
+- A repository on X's allowlist passes X's policy whatever its category (Hub's
+  repository allowlist); it grants nothing else: another organization's policy still
+  applies, and an organization's private namespace stays private.
 """
 
 from __future__ import annotations
@@ -24,12 +27,18 @@ from imagegate.core.permissions import HostedRepository, Permission
 
 @dataclass(frozen=True)
 class ImageAccessSettings:
-    """One organization's settings; the defaults are what enabling starts from."""
+    """One organization's settings; the defaults are what enabling starts from.
+
+    ``allowlist`` holds canonical repository names (``library/nginx``) the policy lets
+    through whatever their category. A caller deciding one pull may pass only the
+    entries that matter to it (the requested repository, if listed).
+    """
 
     enabled: bool = False
     allow_official: bool = True
     allow_verified_publishers: bool = True
     allow_community: bool = False
+    allowlist: frozenset[str] = frozenset()
 
     def allows(self, category: Category) -> bool:
         if not self.enabled or category is Category.ORGANIZATION:
@@ -162,9 +171,13 @@ def decide_pull(
         (m for m in requester.memberships if m.settings.enabled and not m.is_owner),
         key=lambda m: m.org,
     )
+    allowlisted = []
     for membership in bound:
         org_category = category_for(membership.org, repository, publisher)
         if not membership.settings.allows(org_category):
+            if repository.full in membership.settings.allowlist:
+                allowlisted.append(membership.org)
+                continue
             return Decision(
                 Outcome.DENIED,
                 repository,
@@ -176,6 +189,8 @@ def decide_pull(
 
     if requester.is_anonymous:
         reason = "anonymous pulls are bound by no organization's policy"
+    elif allowlisted:
+        reason = f"{repository.full} is on the allowlist of " + ", ".join(allowlisted)
     elif bound:
         reason = f"{category.label} are allowed by " + ", ".join(m.org for m in bound)
     elif any(m.settings.enabled for m in requester.memberships):

@@ -9,6 +9,7 @@ each other cannot break an invariant:
   deleting an organization or user removes what hangs off it.
 - image access settings are columns of ``organizations`` with the defaults Docker Hub
   starts from, so enabling the policy needs no second row.
+- an organization's repository allowlist holds each canonical ``namespace/path`` once.
 - a hosted repository exists once per organization (created by its first push, so two
   concurrent first pushes cannot make two), and a team holds at most one permission per
   repository and one for the whole namespace (``repository`` NULL; a partial unique
@@ -44,6 +45,8 @@ VISIBILITIES = ("private", "public")
 PERMISSIONS = ("read", "write", "admin")
 # A repository's path inside its namespace; the whole name is capped at 200 characters.
 REPOSITORY_PATH_LENGTH = 200
+# What a token created before scopes existed may do: everything its user may.
+DEFAULT_TOKEN_SCOPES = "repo:write"
 
 # Deterministic constraint names, so later migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -108,15 +111,26 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # A gateway admin: manages gateway-wide state (publisher overrides), not organizations.
+    is_admin: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class AccessToken(Base):
-    """A personal access token; only the SHA-256 of its secret is kept."""
+    """A personal access token; only the SHA-256 of its secret is kept.
+
+    ``uuid`` is its public identifier (Hub's API addresses tokens by UUID); ``scopes`` is
+    the space-separated list as the user gave it (Hub's ``repo:read``, ``repo:write``...).
+    """
 
     __tablename__ = "access_tokens"
     __table_args__ = (CheckConstraint("length(token_hash) = 64", name="token_hash_length"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Nullable only in the schema (see migration 0003); every token has one.
+    uuid: Mapped[str | None] = mapped_column(String(36), unique=True, index=True)
+    scopes: Mapped[str] = mapped_column(String(255), server_default=DEFAULT_TOKEN_SCOPES)
+    creator_ip: Mapped[str] = mapped_column(String(45), server_default="")
+    creator_ua: Mapped[str] = mapped_column(String(255), server_default="")
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str] = mapped_column(String(255), server_default="")
@@ -150,6 +164,7 @@ class Team(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(50))
+    description: Mapped[str] = mapped_column(String(255), server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
@@ -216,3 +231,18 @@ class TeamPermission(Base):
     repository: Mapped[str | None] = mapped_column(String(REPOSITORY_PATH_LENGTH))
     permission: Mapped[str] = mapped_column(String(5))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AllowlistEntry(Base):
+    """A repository every member of the organization may pull, whatever its category.
+
+    ``repository`` is the canonical full name (``library/nginx``, never ``nginx``).
+    """
+
+    __tablename__ = "image_access_allowlist"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -2,7 +2,8 @@
 
 ``accounts`` (users, passwords, access tokens, signing in), ``orgs`` (organizations,
 teams, members), ``repositories`` (hosted repositories and team permissions on them),
-``access`` (image access settings and the pull and write decisions) and ``publishers``
+``access`` (image access settings and the pull and write decisions), ``allowlist``
+(each organization's repository allowlist) and ``publishers``
 (publisher status: overrides and Docker Hub's badges). Every method is one
 transaction, so a failed command leaves nothing half-written, and reads go to the
 database each time, so a change applies to the very next request of every process.
@@ -22,6 +23,7 @@ from imagegate.config import Settings
 from imagegate.db import Database
 from imagegate.services.access import AccessService
 from imagegate.services.accounts import AccountService
+from imagegate.services.allowlist import AllowlistService
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from imagegate.services.orgs import OrganizationService
 from imagegate.services.publishers import PublisherService
@@ -30,6 +32,7 @@ from imagegate.services.repositories import RepositoryService
 __all__ = [
     "AccessService",
     "AccountService",
+    "AllowlistService",
     "AlreadyExists",
     "InvalidInput",
     "NotFound",
@@ -54,6 +57,7 @@ class Services:
     repositories: RepositoryService
     access: AccessService
     publishers: PublisherService
+    allowlist: AllowlistService
 
 
 async def open_services(
@@ -78,6 +82,7 @@ async def open_services(
         repositories=RepositoryService(database),
         access=AccessService(database, publishers),
         publishers=publishers,
+        allowlist=AllowlistService(database),
     )
 
 

@@ -12,6 +12,7 @@ looked up as well.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
@@ -28,7 +29,15 @@ from imagegate.core.policy import Decision, ImageAccessSettings, Membership, Req
 from imagegate.core.policy import decide_pull as decide
 from imagegate.core.policy import decide_write as decide_writing
 from imagegate.db import Database
-from imagegate.db.models import Organization, Repository, Team, TeamMember, TeamPermission, User
+from imagegate.db.models import (
+    AllowlistEntry,
+    Organization,
+    Repository,
+    Team,
+    TeamMember,
+    TeamPermission,
+    User,
+)
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import NotFound
 from imagegate.services.orgs import OWNERS_TEAM
@@ -63,6 +72,21 @@ _NAMESPACE_REPOSITORY = (
     )
     .where(Organization.name == bindparam("namespace"))
 )
+# The requester's organizations that allowlist the repository (its canonical full name).
+_ALLOWLISTED = (
+    select(Organization.name)
+    .select_from(AllowlistEntry)
+    .join(Organization, AllowlistEntry.org_id == Organization.id)
+    .where(
+        AllowlistEntry.repository == bindparam("repository"),
+        Organization.id.in_(
+            select(Team.org_id)
+            .join(TeamMember, TeamMember.team_id == Team.id)
+            .join(User, TeamMember.user_id == User.id)
+            .where(User.name == bindparam("username"))
+        ),
+    )
+)
 # What the requester's teams were given on the repository or its whole namespace.
 _GRANTS = (
     select(TeamPermission.permission)
@@ -79,16 +103,30 @@ _GRANTS = (
 
 
 def _settings(row: Sequence[Any]) -> ImageAccessSettings:
-    return ImageAccessSettings(*(bool(value) for value in row))
+    enabled, official, verified, community = (bool(value) for value in row)
+    return ImageAccessSettings(enabled, official, verified, community)
 
 
-def _requester(username: str, rows: Iterable[Sequence[Any]]) -> Requester:
-    """The requester from ``_MEMBERSHIPS`` rows: one per (organization, team)."""
+def _requester(
+    username: str,
+    rows: Iterable[Sequence[Any]],
+    allowlisted: Iterable[Sequence[Any]] = (),
+    repository: str = "",
+) -> Requester:
+    """The requester from ``_MEMBERSHIPS`` rows: one per (organization, team).
+
+    ``allowlisted`` rows (``_ALLOWLISTED``) name the organizations whose allowlist holds
+    ``repository``; their settings carry that one entry, all the decision needs.
+    """
+    listing = {str(row[0]) for row in allowlisted}
     memberships: dict[str, Membership] = {}
-    for org, team, *settings in rows:
+    for org, team, *columns in rows:
         known = memberships.get(org)
         is_owner = team == OWNERS_TEAM or (known is not None and known.is_owner)
-        memberships[org] = Membership(org, is_owner, _settings(settings))
+        settings = _settings(columns)
+        if org in listing:
+            settings = replace(settings, allowlist=frozenset({repository}))
+        memberships[org] = Membership(org, is_owner, settings)
     return Requester(username, tuple(memberships.values()))
 
 
@@ -192,7 +230,9 @@ class AccessService:
         Everything is read fresh, in one snapshot, on every call; a hosted repository's
         visibility and the requester's permission on it decide who may read it.
         """
-        requester, namespace_org, visibility, permission = await self._facts(username, repository)
+        requester, namespace_org, visibility, permission = await self._facts(
+            username, repository, allowlist=True
+        )
         hosted = None
         if namespace_org is not None and visibility is not None:
             hosted = HostedRepository(visibility, permission)
@@ -213,19 +253,28 @@ class AccessService:
         return decide_writing(requester, repository, namespace_org, permission, needed, action)
 
     async def _facts(
-        self, username: str | None, repository: RepositoryName
+        self, username: str | None, repository: RepositoryName, *, allowlist: bool = False
     ) -> tuple[Requester, str | None, Visibility | None, Permission]:
         """The requester, the namespace's organization, the repository's visibility
-        (``None``: not hosted) and the requester's permission on it, in one snapshot."""
+        (``None``: not hosted) and the requester's permission on it, in one snapshot;
+        with ``allowlist``, their organizations' allowlist entries for it too."""
         where = {"namespace": repository.namespace, "path": repository.path}
         if username is None:
             [repository_rows] = await self._db.snapshot((_NAMESPACE_REPOSITORY, where))
             return Requester(None), *_namespace_repository(repository_rows), Permission.NONE
         who = {"username": username, **where}
-        member_rows, repository_rows, grant_rows = await self._db.snapshot(
-            (_MEMBERSHIPS, {"username": username}), (_NAMESPACE_REPOSITORY, where), (_GRANTS, who)
+        queries = [
+            (_MEMBERSHIPS, {"username": username}),
+            (_NAMESPACE_REPOSITORY, where),
+            (_GRANTS, who),
+        ]
+        if allowlist:
+            listed = {"username": username, "repository": repository.full}
+            queries.append((_ALLOWLISTED, listed))
+        member_rows, repository_rows, grant_rows, *allowlisted = await self._db.snapshot(*queries)
+        requester = _requester(
+            username, member_rows, allowlisted[0] if allowlisted else (), repository.full
         )
-        requester = _requester(username, member_rows)
         namespace_org, visibility = _namespace_repository(repository_rows)
         membership = requester.membership(namespace_org) if namespace_org is not None else None
         permission = Permission.NONE

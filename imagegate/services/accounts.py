@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import insert, or_, select, update
@@ -157,6 +158,7 @@ class AccountService:
                 insert(AccessToken)
                 .values(
                     user_id=owner_id,
+                    uuid=str(uuid.uuid4()),
                     token_hash=token.digest,
                     description=description,
                     created_at=now,

@@ -98,6 +98,7 @@ def test_image_access_settings_round_trip_in_hubs_json(cli: Cli) -> None:
         },
         "allow_community_images": False,
         "organization": "acme",
+        "allowlist": [],
     }
     ok(cli("image-access", "set", "acme", "--enable", "--official", "restricted"))
     ok(cli("image-access", "set", "acme", "--verified-publishers=restricted"))
@@ -172,3 +173,28 @@ def test_usage_errors_exit_2(cli: Cli, args: tuple[str, ...], message: str) -> N
 def test_a_failed_command_writes_nothing(cli: Cli) -> None:
     assert cli("org", "add", "acme", "--owner", "ghost").code == 1
     ok(cli("user", "add", "acme", "--password-stdin", stdin="pw"))  # "acme" was not claimed
+
+
+def test_the_repository_allowlist(cli: Cli) -> None:
+    ok(cli("user", "add", "alice", "--password-stdin", stdin="pw"))
+    ok(cli("org", "add", "acme", "--owner", "alice"))
+    assert "Allowlisted repositories   (none)" in ok(cli("image-access", "show", "acme")).out
+    added = ok(cli("image-access", "allow", "acme", "nginx")).out
+    assert added == "allowlisted library/nginx in acme: every member may pull it\n"
+    assert (
+        "already on the allowlist" in ok(cli("image-access", "allow", "acme", "library/nginx")).out
+    )
+    ok(cli("image-access", "allow", "acme", "someone/tool"))
+    shown = ok(cli("image-access", "show", "acme")).out
+    assert "Allowlisted repositories   library/nginx, someone/tool" in shown
+    document = json.loads(ok(cli("image-access", "show", "acme", "--json")).out)
+    assert document["allowlist"] == ["library/nginx", "someone/tool"]
+    assert ok(cli("image-access", "disallow", "acme", "library/nginx")).out == (
+        "removed library/nginx from the allowlist of acme\n"
+    )
+    missing = cli("image-access", "disallow", "acme", "library/nginx")
+    assert missing.code == 1 and "is not on the allowlist of acme" in missing.err
+    bad = cli("image-access", "allow", "acme", "Bad/Name")
+    assert bad.code == 1 and "invalid repository name 'Bad/Name'" in bad.err
+    nobody = cli("image-access", "allow", "nobody", "a/b")
+    assert nobody.code == 1 and "organization 'nobody' does not exist" in nobody.err

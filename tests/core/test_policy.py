@@ -288,3 +288,82 @@ def test_permissions() -> None:
     assert Permission.parse("Admin") is Permission.ADMIN
     with pytest.raises(ValueError, match="use read, write or admin"):
         Permission.parse("none")
+
+
+# --- the repository allowlist ------------------------------------------------------
+
+
+def _listing(settings: ImageAccessSettings, repository: str) -> ImageAccessSettings:
+    return ImageAccessSettings(
+        settings.enabled,
+        settings.allow_official,
+        settings.allow_verified_publishers,
+        settings.allow_community,
+        frozenset({repository}),
+    )
+
+
+@pytest.mark.parametrize("image", IMAGES)
+@pytest.mark.parametrize("settings", ALL_SETTINGS, ids=str)
+@pytest.mark.parametrize("role", ["member", "owner"])
+@pytest.mark.parametrize("listed", [True, False])
+def test_an_allowlisted_repository_passes_its_orgs_policy_whatever_its_category(
+    image: str, settings: ImageAccessSettings, role: str, listed: bool
+) -> None:
+    repository = IMAGES[image][0]
+    other = "someone/else"  # an entry that must not match anything else
+    acme = _listing(settings, repository if listed else other)
+    decision = decide(Requester("alice", [Membership("acme", role == "owner", acme)]), image)
+    if IMAGES[image][2] == "globex":  # the allowlist never opens another org's namespace
+        assert decision.outcome is Outcome.NOT_MEMBER
+        return
+    refusal = expected_refusal([Membership("acme", role == "owner", settings)], image)
+    if listed or refusal is None:
+        assert decision.allowed, decision
+    else:
+        assert decision.outcome is Outcome.DENIED
+        assert (decision.org, decision.reason) == refusal
+    if listed and refusal is not None:
+        assert decision.reason == f"{repository} is on the allowlist of acme"
+
+
+@pytest.mark.parametrize("image", ["official", "verified", "sponsored", "community"])
+@pytest.mark.parametrize("listed_by", [(), ("acme",), ("globex",), ("acme", "globex")])
+def test_every_binding_policy_must_allow_or_allowlist(
+    image: str, listed_by: tuple[str, ...]
+) -> None:
+    repository = IMAGES[image][0]
+    strict = ImageAccessSettings(True, False, False, False)
+    memberships = [
+        Membership(org, False, _listing(strict, repository) if org in listed_by else strict)
+        for org in ("acme", "globex")
+    ]
+    decision = decide(Requester("erin", memberships), image)
+    missing = [org for org in ("acme", "globex") if org not in listed_by]
+    if missing:
+        assert decision.outcome is Outcome.DENIED
+        assert decision.org == missing[0]
+    else:
+        assert decision.allowed
+        assert decision.reason == f"{repository} is on the allowlist of acme, globex"
+
+
+def test_the_allowlist_matches_the_canonical_name_only() -> None:
+    strict = ImageAccessSettings(True, False, False, False, frozenset({"library/nginx"}))
+    requester = Requester("frank", [Membership("acme", False, strict)])
+    allowed = decide_pull(requester, parse_repository("nginx"), PublisherStatus.COMMUNITY, None)
+    assert allowed.allowed
+    other = decide_pull(
+        requester, parse_repository("library/nginx-extra"), PublisherStatus.COMMUNITY, None
+    )
+    assert other.outcome is Outcome.DENIED
+
+
+def test_anonymous_and_private_rules_ignore_the_allowlist() -> None:
+    listed = ImageAccessSettings(True, False, False, False, frozenset({"acme/secret"}))
+    private = HostedRepository(Visibility.PRIVATE, Permission.NONE)
+    member = Requester("gail", [Membership("acme", False, listed)])
+    decision = decide_pull(
+        member, parse_repository("acme/secret"), PublisherStatus.COMMUNITY, "acme", private
+    )
+    assert decision.outcome is Outcome.FORBIDDEN

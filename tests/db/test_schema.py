@@ -10,13 +10,16 @@ from sqlalchemy import Connection, delete, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from imagegate.db import Database
-from imagegate.db.database import MIGRATIONS_DIR
+from imagegate.db.database import MIGRATIONS_DIR, SCHEMA_REVISION
 from imagegate.db.models import (
+    AccessToken,
     AccountName,
+    AllowlistEntry,
     Organization,
     Repository,
     Team,
     TeamPermission,
+    User,
 )
 from imagegate.services.common import utcnow
 
@@ -121,8 +124,53 @@ async def test_a_database_at_0001_upgrades_with_its_data(tmp_path: Path) -> None
             assert "repositories" not in await conn.run_sync(_tables)
         await database.migrate()
         async with database.read() as conn:
-            assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+            revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            assert revision == SCHEMA_REVISION
             assert {"repositories", "team_permissions"} <= await conn.run_sync(_tables)
             assert await conn.scalar(select(AccountName.name)) == "acme"
     finally:
         await database.dispose()
+
+
+async def test_a_database_at_0002_upgrades_its_tokens_and_users(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        async with database.write() as conn:
+            await conn.run_sync(_upgrade, "0002")
+            await conn.execute(insert(AccountName).values(name="alice", kind="user"))
+            await conn.execute(
+                text(
+                    "INSERT INTO users (id, name, password_hash, created_at) "
+                    "VALUES (1, 'alice', 'x', '2026-01-01 00:00:00.000000')"
+                )
+            )
+            for token_id in (1, 2):
+                await conn.execute(
+                    text(
+                        "INSERT INTO access_tokens (id, user_id, token_hash, created_at) "
+                        "VALUES (:id, 1, :hash, '2026-01-01 00:00:00.000000')"
+                    ),
+                    {"id": token_id, "hash": str(token_id) * 64},
+                )
+        await database.migrate()
+        async with database.read() as conn:
+            rows = (await conn.execute(select(AccessToken.uuid, AccessToken.scopes))).all()
+            assert len({uuid for uuid, _ in rows}) == 2
+            assert all(len(uuid) == 36 and scopes == "repo:write" for uuid, scopes in rows)
+            assert await conn.scalar(select(User.is_admin)) is False
+    finally:
+        await database.dispose()
+
+
+async def test_allowlist_entries_are_unique_and_go_with_their_organization(
+    database: Database,
+) -> None:
+    org, _ = await _org_and_team(database)
+    async with database.write() as conn:
+        await conn.execute(
+            insert(AllowlistEntry).values(org_id=org, repository="a/b", created_at=utcnow())
+        )
+    await _fails(database, AllowlistEntry, org_id=org, repository="a/b", created_at=utcnow())
+    async with database.write() as conn:
+        await conn.execute(delete(Organization))
+        assert await conn.scalar(select(AllowlistEntry.repository)) is None

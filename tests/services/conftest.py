@@ -12,6 +12,7 @@ from imagegate.db import Database
 from imagegate.services import (
     AccessService,
     AccountService,
+    AllowlistService,
     OrganizationService,
     PublisherService,
     RepositoryService,
@@ -43,6 +44,7 @@ async def make_services(database: Database) -> AsyncIterator[MakeServices]:
             repositories=RepositoryService(database),
             access=AccessService(database, publishers),
             publishers=publishers,
+            allowlist=AllowlistService(database),
         )
         built.append(services)
         return services
