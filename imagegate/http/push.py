@@ -8,11 +8,12 @@ repositories; everything else is read-only.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from imagegate.core.digests import Digest
@@ -27,6 +28,7 @@ from imagegate.hosted.errors import ManifestTooLarge
 from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES, HostedRegistry, UploadStatus
 from imagegate.http.authorize import Authorizer
 
+logger = logging.getLogger("imagegate.push")
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?")
 
 
@@ -92,9 +94,17 @@ class PushAPI:
             return Response(status_code=204)
         start = _range_start(request)
         if request.method == "PATCH":
-            status = await self._hosted.append(
-                repository, upload_id, request.stream(), start, _length(request)
-            )
+            try:
+                status = await self._hosted.append(
+                    repository, upload_id, request.stream(), start, _length(request)
+                )
+            except ClientDisconnect:
+                # What arrived is kept; the client asks the upload's status and resumes.
+                logger.info(
+                    "upload interrupted: the client disconnected",
+                    extra={"repository": repository.full, "upload_id": upload_id},
+                )
+                return Response(status_code=400)  # nobody is listening any more
             return _upload_response(raw_name, status, 202)
         digest_value = request.query_params.get("digest")
         if not digest_value:

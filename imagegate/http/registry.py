@@ -22,6 +22,8 @@ from imagegate.core.digests import Digest
 from imagegate.core.errors import (
     BlobUnknown,
     Denied,
+    ManifestUnknown,
+    NameInvalid,
     NameUnknown,
     RegistryError,
     Unauthorized,
@@ -135,7 +137,12 @@ class RegistryAPI:
 
     async def _manifest(self, request: Request, raw_name: str, ref: str) -> Response:
         decision = await self._authorizer.pull(request, raw_name, "manifest", ref)
-        reference = parse_reference(ref)
+        try:
+            reference = parse_reference(ref)
+        except NameInvalid as exc:
+            # No manifest can have such a name: unknown, as distribution and the OCI
+            # conformance suite answer (a PUT under it is refused as invalid instead).
+            raise ManifestUnknown(exc.message, detail=exc.detail) from exc
         manifest = await self._content(decision).get_manifest(
             decision.repository, reference, _accept(request)
         )

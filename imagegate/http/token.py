@@ -20,6 +20,7 @@ from imagegate.auth.tokens import IssuedToken, TokenIssuer
 from imagegate.core.errors import RegistryError, Unauthorized
 from imagegate.core.names import parse_repository
 from imagegate.core.scopes import Scope, parse_scopes
+from imagegate.services.accounts import SignedIn
 
 logger = logging.getLogger("imagegate.auth")
 
@@ -27,6 +28,8 @@ Authenticate = Callable[[str, str], Awaitable[str | None]]
 # Tokens carry what was asked for; each request is still authorized against the
 # database's current state, so a grant here never outlives a permission change.
 GRANTABLE_ACTIONS = frozenset({"pull", "push", "delete", "*"})
+# What a read-only personal access token (scope repo:read) may be granted.
+READ_ONLY_ACTIONS = frozenset({"pull"})
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -89,6 +92,9 @@ class TokenEndpoint:
         return username
 
     def _issue(self, username: str, scopes: list[Scope]) -> IssuedToken:
+        grantable = GRANTABLE_ACTIONS
+        if isinstance(username, SignedIn) and username.read_only:
+            grantable = READ_ONLY_ACTIONS
         granted = []
         for scope in scopes:
             if scope.type != "repository":
@@ -97,7 +103,7 @@ class TokenEndpoint:
                 parse_repository(scope.name)
             except RegistryError:
                 continue  # no access to a name that cannot exist
-            actions = scope.actions & GRANTABLE_ACTIONS
+            actions = scope.actions & grantable
             if actions:
                 granted.append(Scope(scope.type, scope.name, actions))
         return self._issuer.issue(username, self._service, granted)
