@@ -52,8 +52,16 @@ async def user_add(args: argparse.Namespace, services: Services) -> None:
     password = await asyncio.to_thread(_read_password)
     if not password:
         raise InvalidInput('no password on stdin; pipe one in, e.g. `echo "$PW" | imagegate ...`')
-    user = await services.accounts.create_user(args.name, args.email, password)
-    _out(f"created user {user.name}")
+    user = await services.accounts.create_user(args.name, args.email, password, admin=args.admin)
+    _out(f"created {'gateway admin' if user.is_admin else 'user'} {user.name}")
+
+
+async def user_admin(args: argparse.Namespace, services: Services) -> None:
+    await services.accounts.set_admin(args.name, not args.revoke)
+    if args.revoke:
+        _out(f"{args.name} is no longer a gateway admin")
+    else:
+        _out(f"{args.name} is a gateway admin")
 
 
 async def token_create(args: argparse.Namespace, services: Services) -> None:

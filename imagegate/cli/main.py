@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_user.add_argument(
         "--password-stdin", action="store_true", required=True, help="read the password from stdin"
     )
+    add_user.add_argument(
+        "--admin", action="store_true", help="a gateway admin (manages publisher overrides)"
+    )
+    admin_user = leaf(
+        users, "admin", "make a user a gateway admin (or not, with --revoke)", commands.user_admin
+    )
+    admin_user.add_argument("name")
+    admin_user.add_argument("--revoke", action="store_true", help="take admin rights away")
 
     tokens = group("token", "manage personal access tokens")
     create_token = leaf(

@@ -13,8 +13,9 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from imagegate.auth.passwords import (
@@ -37,11 +38,50 @@ _MAX_DESCRIPTION_LENGTH = 255
 _MAX_EMAIL_LENGTH = 254
 
 
+# Docker Hub's personal access token scopes; write and admin may push and delete.
+TOKEN_SCOPES = ("repo:admin", "repo:write", "repo:read", "repo:public_read")
+WRITE_SCOPES = frozenset({"repo:admin", "repo:write"})
+DEFAULT_SCOPES = ("repo:write",)
+MAX_TOKEN_LABEL_LENGTH = 100
+
+
+class SignedIn(str):
+    """The canonical username ``authenticate`` returns, telling how the user signed in.
+
+    A ``str``, so callers that only need the name use it as one; ``read_only`` is set
+    for an access token without a write scope: it may pull, never push or delete.
+    """
+
+    read_only: bool = False
+    token_uuid: str | None = None
+
+    @classmethod
+    def of(cls, name: str, *, read_only: bool = False, token_uuid: str | None = None) -> SignedIn:
+        signed_in = cls(name)
+        signed_in.read_only = read_only
+        signed_in.token_uuid = token_uuid
+        return signed_in
+
+
+def can_write(scopes: tuple[str, ...]) -> bool:
+    return any(scope in WRITE_SCOPES for scope in scopes)
+
+
+def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    if not scopes:
+        raise InvalidInput(f"give at least one scope: {', '.join(TOKEN_SCOPES)}")
+    for scope in scopes:
+        if scope not in TOKEN_SCOPES:
+            raise InvalidInput(f"unknown scope {scope!r}: use {', '.join(TOKEN_SCOPES)}")
+    return tuple(scopes)
+
+
 @dataclass(frozen=True)
 class UserInfo:
     name: str
     email: str | None
     created_at: dt.datetime
+    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +95,10 @@ class TokenInfo:
     expires_at: dt.datetime | None
     last_used_at: dt.datetime | None
     active: bool
+    uuid: str = ""
+    scopes: tuple[str, ...] = DEFAULT_SCOPES  # as given, in order
+    creator_ip: str = ""
+    creator_ua: str = ""
 
 
 def _check_password(password: str) -> str:
@@ -74,6 +118,36 @@ def _check_email(email: str | None) -> str | None:
     if len(email) > _MAX_EMAIL_LENGTH:
         raise InvalidInput(f"the email address is longer than {_MAX_EMAIL_LENGTH} characters")
     return email
+
+
+_TOKEN_COLUMNS = (
+    AccessToken.id,
+    AccessToken.description,
+    AccessToken.created_at,
+    AccessToken.expires_at,
+    AccessToken.last_used_at,
+    AccessToken.active,
+    AccessToken.uuid,
+    AccessToken.scopes,
+    AccessToken.creator_ip,
+    AccessToken.creator_ua,
+)
+
+
+def _token_info(username: str, row: Any) -> TokenInfo:
+    return TokenInfo(
+        row.id,
+        username,
+        row.description,
+        row.created_at,
+        row.expires_at,
+        row.last_used_at,
+        bool(row.active),
+        str(row.uuid),
+        tuple(row.scopes.split()),
+        row.creator_ip,
+        row.creator_ua,
+    )
 
 
 class AccountService:
@@ -96,7 +170,9 @@ class AccountService:
         # read-only sign-in into a write transaction, so it is refreshed at most this often.
         self._touch_interval = touch_interval
 
-    async def create_user(self, name: str, email: str | None, password: str) -> UserInfo:
+    async def create_user(
+        self, name: str, email: str | None, password: str, *, admin: bool = False
+    ) -> UserInfo:
         account_name(name, "user name")
         email = _check_email(email)
         password_hash = await asyncio.to_thread(self._hasher.hash, _check_password(password))
@@ -106,23 +182,38 @@ class AccountService:
                 await claim_account_name(conn, name, "user")
                 await conn.execute(
                     insert(User).values(
-                        name=name, email=email, password_hash=password_hash, created_at=now
+                        name=name,
+                        email=email,
+                        password_hash=password_hash,
+                        created_at=now,
+                        is_admin=admin,
                     )
                 )
         except IntegrityError:  # lost a race with another command creating the same name
             raise AlreadyExists(f"the name {name!r} is already taken") from None
-        return UserInfo(name, email, now)
+        return UserInfo(name, email, now, admin)
 
     async def get_user(self, name: str) -> UserInfo:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
-                    select(User.name, User.email, User.created_at).where(User.name == name)
+                    select(User.name, User.email, User.created_at, User.is_admin).where(
+                        User.name == name
+                    )
                 )
             ).first()
         if row is None:
             raise NotFound(f"user {name!r} does not exist")
-        return UserInfo(row.name, row.email, row.created_at)
+        return UserInfo(row.name, row.email, row.created_at, bool(row.is_admin))
+
+    async def set_admin(self, name: str, admin: bool = True) -> None:
+        """Make ``name`` a gateway admin (or not): admins manage publisher overrides."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(User).where(User.name == name).values(is_admin=admin).returning(User.id)
+            )
+            if result.first() is None:
+                raise NotFound(f"user {name!r} does not exist")
 
     async def set_password(self, name: str, password: str) -> None:
         """Replace a user's password; cached sign-ins with the old one stop working."""
@@ -138,9 +229,30 @@ class AccountService:
                 raise NotFound(f"user {name!r} does not exist")
 
     async def create_token(
-        self, username: str, description: str = "", expires_in_days: int | None = None
+        self,
+        username: str,
+        description: str = "",
+        expires_in_days: int | None = None,
+        *,
+        scopes: tuple[str, ...] | list[str] = DEFAULT_SCOPES,
+        expires_at: dt.datetime | None = None,
+        creator_ip: str = "",
+        creator_ua: str = "",
     ) -> tuple[TokenInfo, str]:
-        """Mint a personal access token; the secret is returned here and never again."""
+        """Mint a personal access token; the secret is returned here and never again.
+
+        ``scopes`` are kept as given (Hub's clients compare them); without ``repo:write``
+        or ``repo:admin`` the token may only pull. ``expires_at`` is an alternative to
+        ``expires_in_days`` and must lie in the future.
+        """
+        scopes = check_scopes(scopes)
+        if expires_at is not None:
+            if expires_in_days is not None:
+                raise InvalidInput("give expires_in_days or expires_at, not both")
+            if expires_at.tzinfo is None:
+                raise InvalidInput("expires_at needs a time zone, e.g. 2029-12-31T23:59:59Z")
+            if expires_at <= self._clock():
+                raise InvalidInput("expires_at is in the past")
         if len(description) > _MAX_DESCRIPTION_LENGTH:
             raise InvalidInput(
                 f"the description is longer than {_MAX_DESCRIPTION_LENGTH} characters"
@@ -150,15 +262,22 @@ class AccountService:
                 f"a token expires in 1 to {MAX_TOKEN_LIFETIME_DAYS} days, not {expires_in_days}"
             )
         now = self._clock()
-        expires_at = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
+        if expires_in_days:
+            expires_at = now + dt.timedelta(days=expires_in_days)
         token = new_access_token()
+        token_uuid = str(uuid.uuid4())
+        creator_ua = creator_ua[:255]
+        creator_ip = creator_ip[:45]
         async with self._db.write() as conn:
             owner_id = await user_id(conn, username)
             token_id = await conn.scalar(
                 insert(AccessToken)
                 .values(
                     user_id=owner_id,
-                    uuid=str(uuid.uuid4()),
+                    uuid=token_uuid,
+                    scopes=" ".join(scopes),
+                    creator_ip=creator_ip,
+                    creator_ua=creator_ua,
                     token_hash=token.digest,
                     description=description,
                     created_at=now,
@@ -167,25 +286,92 @@ class AccountService:
                 .returning(AccessToken.id)
             )
         assert token_id is not None
-        info = TokenInfo(token_id, username, description, now, expires_at, None, True)
+        info = TokenInfo(
+            token_id,
+            username,
+            description,
+            now,
+            expires_at,
+            None,
+            True,
+            token_uuid,
+            scopes,
+            creator_ip,
+            creator_ua,
+        )
         return info, token.secret
 
     async def list_tokens(self, username: str) -> list[TokenInfo]:
+        """The user's tokens, oldest first; never their secrets."""
         async with self._db.read() as conn:
             owner_id = await user_id(conn, username)
             rows = await conn.execute(
-                select(
-                    AccessToken.id,
-                    AccessToken.description,
-                    AccessToken.created_at,
-                    AccessToken.expires_at,
-                    AccessToken.last_used_at,
-                    AccessToken.active,
-                )
+                select(*_TOKEN_COLUMNS)
                 .where(AccessToken.user_id == owner_id)
                 .order_by(AccessToken.id)
             )
-            return [TokenInfo(r.id, username, *r[1:]) for r in rows]
+            return [_token_info(username, r) for r in rows]
+
+    async def get_token(self, username: str, token_uuid: str) -> TokenInfo:
+        """One of the user's tokens by UUID (``NotFound`` for anyone else's)."""
+        async with self._db.read() as conn:
+            owner_id = await user_id(conn, username)
+            row = (
+                await conn.execute(
+                    select(*_TOKEN_COLUMNS).where(
+                        AccessToken.user_id == owner_id, AccessToken.uuid == token_uuid
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"access token {token_uuid!r} not found")
+        return _token_info(username, row)
+
+    async def update_token(
+        self,
+        username: str,
+        token_uuid: str,
+        *,
+        active: bool | None = None,
+        description: str | None = None,
+    ) -> TokenInfo:
+        """(Re)activate or revoke a token, or change its description, in one UPDATE."""
+        changes: dict[str, object] = {}
+        if active is not None:
+            changes["active"] = active
+        if description is not None:
+            if len(description) > _MAX_DESCRIPTION_LENGTH:
+                raise InvalidInput(
+                    f"the description is longer than {_MAX_DESCRIPTION_LENGTH} characters"
+                )
+            changes["description"] = description
+        if not changes:
+            return await self.get_token(username, token_uuid)
+        async with self._db.write() as conn:
+            owner_id = await user_id(conn, username)
+            row = (
+                await conn.execute(
+                    update(AccessToken)
+                    .where(AccessToken.user_id == owner_id, AccessToken.uuid == token_uuid)
+                    .values(**changes)
+                    .returning(*_TOKEN_COLUMNS)
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"access token {token_uuid!r} not found")
+            return _token_info(username, row)
+
+    async def delete_token(self, username: str, token_uuid: str) -> None:
+        """Delete a token for good; the very next sign-in with it fails."""
+        async with self._db.write() as conn:
+            owner_id = await user_id(conn, username)
+            result = await conn.execute(
+                delete(AccessToken)
+                .where(AccessToken.user_id == owner_id, AccessToken.uuid == token_uuid)
+                .returning(AccessToken.id)
+            )
+            if result.first() is None:
+                raise NotFound(f"access token {token_uuid!r} not found")
 
     async def deactivate_token(self, username: str, token_id: int) -> None:
         """Revoke a token; the very next sign-in with it fails."""
@@ -201,7 +387,10 @@ class AccountService:
                 raise NotFound(f"user {username!r} has no access token {token_id}")
 
     async def authenticate(self, username: str, secret: str) -> str | None:
-        """The canonical username if ``secret`` is the user's password or live token."""
+        """The canonical username if ``secret`` is the user's password or live token.
+
+        The name is a ``SignedIn``: ``read_only`` tells a token without a write scope.
+        """
         username = username.strip().lower()
         if not username or not secret:
             return None
@@ -222,6 +411,8 @@ class AccountService:
                         AccessToken.expires_at,
                         AccessToken.last_used_at,
                         User.name,
+                        AccessToken.scopes,
+                        AccessToken.uuid,
                     )
                     .join(User, AccessToken.user_id == User.id)
                     .where(AccessToken.token_hash == token_digest(secret), User.name == username)
@@ -229,12 +420,13 @@ class AccountService:
             ).first()
         if row is None:
             return None
-        token_id, active, expires_at, last_used_at, name = row
+        token_id, active, expires_at, last_used_at, name, scopes, token_uuid = row
         if not active or (expires_at is not None and expires_at <= now):
             return None
         if last_used_at is None or last_used_at <= now - self._touch_interval:
             await self._touch(token_id, now)
-        return name
+        read_only = not can_write(tuple(scopes.split()))
+        return SignedIn.of(name, read_only=read_only, token_uuid=token_uuid)
 
     async def _touch(self, token_id: int, now: dt.datetime) -> None:
         stale = now - self._touch_interval
@@ -263,14 +455,14 @@ class AccountService:
             return None
         name, password_hash = row
         if self._cache.verified(name, secret, password_hash):
-            return name
+            return SignedIn.of(name)
         check = await asyncio.to_thread(self._hasher.verify, password_hash, secret)
         if not check.ok:
             return None
         if check.needs_rehash:
             password_hash = await self._rehash(name, password_hash, secret)
         self._cache.remember(name, secret, password_hash)
-        return name
+        return SignedIn.of(name)
 
     async def _rehash(self, username: str, old_hash: str, password: str) -> str:
         """Upgrade a hash made with older parameters, unless the password changed meanwhile."""

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from imagegate.db import Database
 from imagegate.db.models import Organization, Team, TeamMember, User
@@ -48,7 +50,361 @@ class MemberInfo:
         return OWNERS_TEAM in self.teams
 
 
-class OrganizationService:
+# --- what the management API and the console need: members with roles, teams ----------
+
+ROLES = ("owner", "member")
+T = TypeVar("T")
+MAX_TEAM_DESCRIPTION = 255
+
+
+@dataclass(frozen=True)
+class MemberDetail:
+    """A member as the API shows one: ``role`` is ``owner`` or ``member``."""
+
+    username: str
+    email: str | None
+    date_joined: dt.datetime  # when the user was created (Hub: the account's date)
+    teams: tuple[str, ...]
+
+    @property
+    def role(self) -> str:
+        return "owner" if OWNERS_TEAM in self.teams else "member"
+
+
+@dataclass(frozen=True)
+class TeamInfo:
+    id: int
+    name: str
+    description: str
+    member_count: int
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a longer list: ``count`` is the length of the whole list."""
+
+    count: int
+    items: list[T]
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def _team_id(conn: AsyncConnection, the_org_id: int, org: str, team: str) -> int:
+    found = await conn.scalar(select(Team.id).where(Team.org_id == the_org_id, Team.name == team))
+    if found is None:
+        raise NotFound(f"team {team!r} not found in organization {org!r}")
+    return found
+
+
+async def _team_info(conn: AsyncConnection, team_id: int) -> TeamInfo:
+    row = (
+        await conn.execute(
+            select(
+                Team.id,
+                Team.name,
+                Team.description,
+                select(func.count())
+                .where(TeamMember.team_id == Team.id)
+                .scalar_subquery()
+                .label("member_count"),
+            ).where(Team.id == team_id)
+        )
+    ).one()
+    return TeamInfo(row.id, row.name, row.description, int(row.member_count))
+
+
+async def _details(
+    conn: AsyncConnection, the_org_id: int, users: list[tuple[str, str | None, dt.datetime]]
+) -> list[MemberDetail]:
+    names = [name for name, _, _ in users]
+    teams: defaultdict[str, list[str]] = defaultdict(list)
+    if names:
+        rows = await conn.execute(
+            select(User.name, Team.name.label("team"))
+            .select_from(TeamMember)
+            .join(Team, TeamMember.team_id == Team.id)
+            .join(User, TeamMember.user_id == User.id)
+            .where(Team.org_id == the_org_id, User.name.in_(names))
+            .order_by(User.name, Team.name)
+        )
+        for row in rows:
+            teams[row.name].append(row.team)
+    return [MemberDetail(name, email, joined, tuple(teams[name])) for name, email, joined in users]
+
+
+class _Management:
+    """Members with roles and teams with descriptions, for ``OrganizationService``."""
+
+    _db: Database
+    _clock: Clock
+
+    async def list_members(
+        self,
+        org: str,
+        *,
+        search: str = "",
+        team: str | None = None,
+        role: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page[MemberDetail]:
+        """Members of ``org`` (or of its ``team``) sorted by name, with their teams.
+
+        ``search`` matches part of the username or email, case-insensitively; ``role``
+        keeps only owners or only plain members.
+        """
+        async with self._db.read() as conn:
+            the_org_id = await org_id(conn, org)
+            in_scope = select(TeamMember.user_id).join(Team, TeamMember.team_id == Team.id)
+            in_scope = in_scope.where(Team.org_id == the_org_id)
+            if team is not None:
+                in_scope = in_scope.where(Team.id == await _team_id(conn, the_org_id, org, team))
+            owners = (
+                select(TeamMember.user_id)
+                .join(Team, TeamMember.team_id == Team.id)
+                .where(Team.org_id == the_org_id, Team.name == OWNERS_TEAM)
+            )
+            query = select(User.name, User.email, User.created_at).where(User.id.in_(in_scope))
+            if search:
+                pattern = f"%{_escape_like(search.lower())}%"
+                query = query.where(
+                    or_(
+                        func.lower(User.name).like(pattern, escape="\\"),
+                        func.lower(func.coalesce(User.email, "")).like(pattern, escape="\\"),
+                    )
+                )
+            if role == "owner":
+                query = query.where(User.id.in_(owners))
+            elif role == "member":
+                query = query.where(User.id.not_in(owners))
+            elif role is not None:
+                raise InvalidInput(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+            count = await conn.scalar(select(func.count()).select_from(query.subquery()))
+            query = query.order_by(User.name).offset(offset)
+            if limit is not None:
+                query = query.limit(limit)
+            users = [(r.name, r.email, r.created_at) for r in await conn.execute(query)]
+            return Page(int(count or 0), await _details(conn, the_org_id, users))
+
+    async def get_member(self, org: str, user: str) -> MemberDetail:
+        async with self._db.read() as conn:
+            return await self._member(conn, org, await org_id(conn, org), user)
+
+    async def _member(
+        self, conn: AsyncConnection, org: str, the_org_id: int, user: str
+    ) -> MemberDetail:
+        row = (
+            await conn.execute(
+                select(User.name, User.email, User.created_at).where(User.name == user)
+            )
+        ).first()
+        users = [] if row is None else [(row.name, row.email, row.created_at)]
+        details = await _details(conn, the_org_id, users)
+        if not details or not details[0].teams:
+            raise NotFound(f"user {user!r} not found in organization {org!r}")
+        return details[0]
+
+    async def set_role(self, org: str, user: str, role: str) -> MemberDetail:
+        """Make a member an owner (into ``owners``) or a plain member (out of it, and into
+        ``members`` if that leaves them in no team); the last owner stays one."""
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+        now = self._clock()
+        async with self._db.write() as conn:
+            the_org_id = await org_id(conn, org, lock=True)
+            current = await self._member(conn, org, the_org_id, user)
+            if current.role == role:
+                return current
+            the_user_id = await user_id(conn, user)
+            owners_team = await _team_id(conn, the_org_id, org, OWNERS_TEAM)
+            if role == "owner":
+                await conn.execute(
+                    insert(TeamMember).values(
+                        team_id=owners_team, user_id=the_user_id, created_at=now
+                    )
+                )
+            else:
+                owners = await conn.scalar(
+                    select(func.count()).where(TeamMember.team_id == owners_team)
+                )
+                if owners == 1:
+                    raise InvalidInput(
+                        f"user {user!r} is the last owner of organization {org!r}; "
+                        "make someone else an owner first"
+                    )
+                await conn.execute(
+                    delete(TeamMember).where(
+                        TeamMember.team_id == owners_team, TeamMember.user_id == the_user_id
+                    )
+                )
+                if current.teams == (OWNERS_TEAM,):  # keep them a member of the org
+                    await conn.execute(
+                        insert_unless_present(
+                            conn,
+                            Team,
+                            {"org_id": the_org_id, "name": MEMBERS_TEAM, "created_at": now},
+                            [Team.org_id, Team.name],
+                        )
+                    )
+                    members_team = await _team_id(conn, the_org_id, org, MEMBERS_TEAM)
+                    await conn.execute(
+                        insert(TeamMember).values(
+                            team_id=members_team, user_id=the_user_id, created_at=now
+                        )
+                    )
+            return await self._member(conn, org, the_org_id, user)
+
+    async def list_teams(
+        self,
+        org: str,
+        *,
+        search: str = "",
+        username: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page[TeamInfo]:
+        """Teams of ``org`` sorted by name, with member counts; ``search`` matches part of
+        the name, ``username`` keeps the teams that user is in."""
+        async with self._db.read() as conn:
+            the_org_id = await org_id(conn, org)
+            query = select(Team.id).where(Team.org_id == the_org_id)
+            if search:
+                pattern = f"%{_escape_like(search.lower())}%"
+                query = query.where(Team.name.like(pattern, escape="\\"))
+            if username is not None:
+                query = query.where(
+                    Team.id.in_(
+                        select(TeamMember.team_id)
+                        .join(User, TeamMember.user_id == User.id)
+                        .where(User.name == username)
+                    )
+                )
+            count = await conn.scalar(select(func.count()).select_from(query.subquery()))
+            query = query.order_by(Team.name).offset(offset)
+            if limit is not None:
+                query = query.limit(limit)
+            ids = list(await conn.scalars(query))
+            return Page(int(count or 0), [await _team_info(conn, i) for i in ids])
+
+    async def get_team(self, org: str, team: str) -> TeamInfo:
+        async with self._db.read() as conn:
+            the_org_id = await org_id(conn, org)
+            return await _team_info(conn, await _team_id(conn, the_org_id, org, team))
+
+    async def create_team(self, org: str, team: str, description: str = "") -> TeamInfo:
+        """A new, empty team (``AlreadyExists`` when the name is taken in ``org``)."""
+        team_name(team)
+        _check_description(description)
+        async with self._db.write() as conn:
+            the_org_id = await org_id(conn, org)
+            added = await conn.scalar(
+                insert_unless_present(
+                    conn,
+                    Team,
+                    {
+                        "org_id": the_org_id,
+                        "name": team,
+                        "description": description,
+                        "created_at": self._clock(),
+                    },
+                    [Team.org_id, Team.name],
+                ).returning(Team.id)
+            )
+            if added is None:
+                raise AlreadyExists(f"team {team!r} already exists in organization {org!r}")
+            return await _team_info(conn, added)
+
+    async def update_team(
+        self, org: str, team: str, *, name: str | None = None, description: str | None = None
+    ) -> TeamInfo:
+        """Rename a team or change its description; ``owners`` keeps its name."""
+        if name is not None:
+            team_name(name)
+        if description is not None:
+            _check_description(description)
+        async with self._db.write() as conn:
+            the_org_id = await org_id(conn, org)
+            the_team_id = await _team_id(conn, the_org_id, org, team)
+            changes: dict[str, str] = {}
+            if name is not None and name != team:
+                if OWNERS_TEAM in (team, name):
+                    raise InvalidInput(f"the {OWNERS_TEAM!r} team cannot be renamed")
+                taken = await conn.scalar(
+                    select(Team.id).where(Team.org_id == the_org_id, Team.name == name)
+                )
+                if taken is not None:
+                    raise AlreadyExists(f"team {name!r} already exists in organization {org!r}")
+                changes["name"] = name
+            if description is not None:
+                changes["description"] = description
+            if changes:
+                try:
+                    await conn.execute(update(Team).where(Team.id == the_team_id).values(**changes))
+                except IntegrityError:
+                    raise AlreadyExists(
+                        f"team {name!r} already exists in organization {org!r}"
+                    ) from None
+            return await _team_info(conn, the_team_id)
+
+    async def delete_team(self, org: str, team: str) -> None:
+        """Delete a team, its memberships and its permissions; never ``owners``."""
+        if team == OWNERS_TEAM:
+            raise InvalidInput(f"the {OWNERS_TEAM!r} team cannot be deleted")
+        async with self._db.write() as conn:
+            the_org_id = await org_id(conn, org)
+            the_team_id = await _team_id(conn, the_org_id, org, team)
+            await conn.execute(delete(Team).where(Team.id == the_team_id))
+
+    async def add_team_member(self, org: str, team: str, user: str) -> bool:
+        """Put ``user`` in an existing team (making them a member of ``org``); False when
+        they already were in it."""
+        async with self._db.write() as conn:
+            the_org_id = await org_id(conn, org)
+            the_team_id = await _team_id(conn, the_org_id, org, team)
+            the_user_id = await user_id(conn, user)
+            added = await conn.execute(
+                insert_unless_present(
+                    conn,
+                    TeamMember,
+                    {"team_id": the_team_id, "user_id": the_user_id, "created_at": self._clock()},
+                    [TeamMember.team_id, TeamMember.user_id],
+                ).returning(TeamMember.user_id)
+            )
+            return added.first() is not None
+
+    async def remove_team_member(self, org: str, team: str, user: str) -> None:
+        """Take ``user`` out of one team; ``NotFound`` if they are not in it. The last
+        owner stays in ``owners``. Someone left in no team is no longer a member."""
+        async with self._db.write() as conn:
+            the_org_id = await org_id(conn, org, lock=True)
+            the_team_id = await _team_id(conn, the_org_id, org, team)
+            the_user_id = await user_id(conn, user)
+            if team == OWNERS_TEAM:
+                owners = await conn.scalar(
+                    select(func.count()).where(TeamMember.team_id == the_team_id)
+                )
+                if owners == 1:
+                    raise InvalidInput(
+                        f"user {user!r} is the last owner of organization {org!r}; "
+                        "make someone else an owner first"
+                    )
+            removed = await conn.execute(
+                delete(TeamMember)
+                .where(TeamMember.team_id == the_team_id, TeamMember.user_id == the_user_id)
+                .returning(TeamMember.user_id)
+            )
+            if removed.first() is None:
+                raise NotFound(f"user {user!r} not found in team {team!r} of {org!r}")
+
+
+def _check_description(description: str) -> None:
+    if len(description) > MAX_TEAM_DESCRIPTION:
+        raise InvalidInput(f"the description is longer than {MAX_TEAM_DESCRIPTION} characters")
+
+
+class OrganizationService(_Management):
     def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
         self._db = db
         self._clock = clock

@@ -198,3 +198,16 @@ def test_the_repository_allowlist(cli: Cli) -> None:
     assert bad.code == 1 and "invalid repository name 'Bad/Name'" in bad.err
     nobody = cli("image-access", "allow", "nobody", "a/b")
     assert nobody.code == 1 and "organization 'nobody' does not exist" in nobody.err
+
+
+def test_gateway_admins(cli: Cli) -> None:
+    assert ok(cli("user", "add", "root", "--admin", "--password-stdin", stdin="pw")).out == (
+        "created gateway admin root\n"
+    )
+    ok(cli("user", "add", "alice", "--password-stdin", stdin="pw"))
+    assert ok(cli("user", "admin", "alice")).out == "alice is a gateway admin\n"
+    assert ok(cli("user", "admin", "alice", "--revoke")).out == (
+        "alice is no longer a gateway admin\n"
+    )
+    missing = cli("user", "admin", "nobody")
+    assert missing.code == 1 and "user 'nobody' does not exist" in missing.err

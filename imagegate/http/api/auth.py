@@ -1,0 +1,212 @@
+"""Signing in to the API: ``POST /v2/users/login`` and ``POST /v2/auth/token``.
+
+Both return a bearer JWT in Docker Hub's claim layout (``sub, iss, aud, exp, iat, jti``,
+``scope``, and a ``https://hub.docker.com`` object with the user), signed HS256 with a
+random key kept in the data dir (docker/cli accepts HS/RS/PS, not ES256; the registry's
+ES256 key stays for registry tokens). A JWT minted from an access token carries its
+scopes: one without ``repo:write`` or ``repo:admin`` may read the API, never change it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from starlette.requests import Request
+from starlette.responses import Response
+
+from imagegate.http.api.framework import ApiError, Call, Endpoint, Json, json_response
+from imagegate.services import Services
+from imagegate.services.accounts import SignedIn
+
+KEY_FILE = "api-signing-key"
+ALGORITHM = "HS256"
+AUDIENCE = "imagegate-api"
+ISSUER = "imagegate"
+TTL_SECONDS = 1800
+HUB_CLAIM = "https://hub.docker.com"
+_USER_NAMESPACE = uuid.UUID("6d1d5f3c-5a0b-4a55-9d53-7c2b8f1f0a51")
+_MAX_CREDENTIAL = 1024
+
+
+def user_uuid(name: str) -> uuid.UUID:
+    """A stable UUID per user name (names never change), for Hub's ``id`` fields."""
+    return uuid.uuid5(_USER_NAMESPACE, f"user:{name}")
+
+
+def load_key(directory: Path) -> bytes:
+    """The HMAC key in ``directory``, created (mode 0600, atomically) on first use."""
+    path = directory / KEY_FILE
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        temporary = directory / f".{KEY_FILE}.{secrets.token_hex(8)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # another process may have won; its key stands
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    return path.read_bytes()
+
+
+@dataclass(frozen=True)
+class Caller:
+    username: str
+    read_only: bool  # signed in with an access token without a write scope
+
+
+class ApiTokens:
+    def __init__(self, key: bytes, ttl_seconds: int = TTL_SECONDS) -> None:
+        self._key = key
+        self._ttl = ttl_seconds
+
+    def issue(self, user: SignedIn | str, email: str | None, scopes: tuple[str, ...]) -> str:
+        now = int(time.time())
+        token_uuid = getattr(user, "token_uuid", None)
+        source = f"docker_pat|{token_uuid}" if token_uuid else "imagegate_password"
+        claims: Json = {
+            "sub": str(user_uuid(str(user))),
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "exp": now + self._ttl,
+            "iat": now,
+            "nbf": now - 5,
+            "jti": secrets.token_urlsafe(16),
+            "scope": " ".join(scopes),
+            HUB_CLAIM: {
+                "uuid": str(user_uuid(str(user))),
+                "email": email or "",
+                "username": str(user),
+                "source": source,
+                "session_id": secrets.token_hex(16),
+            },
+            "imagegate_read_only": bool(getattr(user, "read_only", False)),
+        }
+        return jwt.encode(claims, self._key, ALGORITHM)
+
+    def verify(self, token: str) -> Caller:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub"]},
+                leeway=5,
+            )
+            username = claims[HUB_CLAIM]["username"]
+        except (jwt.PyJWTError, KeyError, TypeError):
+            raise ApiError(401, "the bearer token is invalid or expired; sign in again") from None
+        if not isinstance(username, str):
+            raise ApiError(401, "the bearer token is invalid; sign in again")
+        return Caller(username, bool(claims.get("imagegate_read_only")))
+
+    def caller(self, request: Request) -> Caller:
+        kind, _, token = request.headers.get("authorization", "").partition(" ")
+        if kind.lower() not in ("bearer", "jwt") or not token.strip():
+            raise ApiError(401, "authentication required: send Authorization: Bearer <token>")
+        return self.verify(token.strip())
+
+
+_LOGIN_BODY: Json = {
+    "type": "object",
+    "required": ["username", "password"],
+    "properties": {
+        "username": {"type": "string", "maxLength": _MAX_CREDENTIAL},
+        "password": {"type": "string", "maxLength": _MAX_CREDENTIAL},
+    },
+}
+_TOKEN_BODY: Json = {
+    "type": "object",
+    "required": ["identifier", "secret"],
+    "properties": {
+        "identifier": {"type": "string", "maxLength": _MAX_CREDENTIAL},
+        "secret": {"type": "string", "maxLength": _MAX_CREDENTIAL},
+    },
+}
+_DETAIL: Json = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "login_2fa_token": {"type": "string", "nullable": True},
+    },
+}
+
+
+class AuthApi:
+    def __init__(self, services: Services, tokens: ApiTokens) -> None:
+        self._services = services
+        self._tokens = tokens
+
+    async def _sign_in(self, name: str, secret: str) -> str | None:
+        user = await self._services.accounts.authenticate(name, secret)
+        if user is None:
+            return None
+        info = await self._services.accounts.get_user(str(user))
+        scopes: tuple[str, ...] = ("openid",)
+        token_uuid = getattr(user, "token_uuid", None)
+        if token_uuid:
+            scopes = (await self._services.accounts.get_token(str(user), token_uuid)).scopes
+        return self._tokens.issue(user, info.email, scopes)
+
+    async def login(self, call: Call) -> Response:
+        token = await self._sign_in(call.body["username"], call.body["password"])
+        if token is None:
+            return json_response(
+                {"detail": "Incorrect authentication credentials", "login_2fa_token": None}, 401
+            )
+        return json_response({"token": token})
+
+    async def token(self, call: Call) -> Response:
+        token = await self._sign_in(call.body["identifier"], call.body["secret"])
+        if token is None:
+            raise ApiError(401, "incorrect identifier or secret")
+        return json_response({"access_token": token})
+
+    def endpoints(self) -> list[Endpoint]:
+        return [
+            Endpoint(
+                "POST",
+                "/v2/users/login",
+                self.login,
+                "Sign in with a username and a password or access token",
+                auth="none",
+                body=_LOGIN_BODY,
+                responses={
+                    200: {
+                        "type": "object",
+                        "required": ["token"],
+                        "properties": {"token": {"type": "string"}},
+                    },
+                    401: _DETAIL,
+                },
+                tag="auth",
+            ),
+            Endpoint(
+                "POST",
+                "/v2/auth/token",
+                self.token,
+                "Exchange a username and a password or access token for a bearer token",
+                auth="none",
+                body=_TOKEN_BODY,
+                responses={
+                    200: {
+                        "type": "object",
+                        "required": ["access_token"],
+                        "properties": {"access_token": {"type": "string"}},
+                    },
+                },
+                tag="auth",
+            ),
+        ]

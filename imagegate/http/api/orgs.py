@@ -1,0 +1,152 @@
+"""``/v2/orgs/{org}/settings``: Image Access Management settings and the allowlist.
+
+``restricted_images`` is exactly Docker Hub's object; ``allow_community_images`` and the
+allowlist routes are imagegate's additions, which a Hub client can ignore.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from imagegate.core.policy import ImageAccessSettings
+from imagegate.http.api.access import member_of, owner_of
+from imagegate.http.api.framework import ApiError, Call, Endpoint, Json, json_response, no_content
+from imagegate.services import Services
+from imagegate.services.allowlist import canonical_repository
+
+_FLAGS = ("enabled", "allow_official_images", "allow_verified_publishers")
+RESTRICTED: Json = {
+    "type": "object",
+    "required": list(_FLAGS),
+    "properties": {name: {"type": "boolean"} for name in _FLAGS},
+}
+SETTINGS: Json = {
+    "type": "object",
+    "required": ["restricted_images"],
+    "properties": {
+        "restricted_images": RESTRICTED,
+        "allow_community_images": {"type": "boolean"},
+    },
+}
+ALLOWLIST: Json = {
+    "type": "object",
+    "required": ["count", "results"],
+    "properties": {
+        "count": {"type": "integer"},
+        "results": {"type": "array", "items": {"type": "string"}},
+    },
+}
+ALLOWLIST_ADD: Json = {
+    "type": "object",
+    "required": ["repository"],
+    "properties": {"repository": {"type": "string", "minLength": 1, "maxLength": 255}},
+}
+ENTRY: Json = {
+    "type": "object",
+    "required": ["repository"],
+    "properties": {"repository": {"type": "string"}},
+}
+
+
+def settings_body(settings: ImageAccessSettings) -> Json:
+    return {
+        "restricted_images": {
+            "enabled": settings.enabled,
+            "allow_official_images": settings.allow_official,
+            "allow_verified_publishers": settings.allow_verified_publishers,
+        },
+        "allow_community_images": settings.allow_community,
+    }
+
+
+class OrgSettingsApi:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def get(self, call: Call) -> Response:
+        org = call.params["org"]
+        await member_of(self._services, org, call.user)
+        return json_response(settings_body(await self._services.access.get_settings(org)))
+
+    async def put(self, call: Call) -> Response:
+        org = call.params["org"]
+        await owner_of(self._services, org, call.user)
+        restricted = call.body["restricted_images"]
+        # Audit (issue 5): AccessService.set_settings is the one place settings change.
+        settings = await self._services.access.set_settings(
+            org,
+            enabled=restricted["enabled"],
+            allow_official=restricted["allow_official_images"],
+            allow_verified_publishers=restricted["allow_verified_publishers"],
+            allow_community=call.body.get("allow_community_images"),
+        )
+        return json_response(settings_body(settings))
+
+    async def allowlist(self, call: Call) -> Response:
+        org = call.params["org"]
+        await member_of(self._services, org, call.user)
+        entries = await self._services.allowlist.list(org)
+        return json_response({"count": len(entries), "results": entries})
+
+    async def allow(self, call: Call) -> Response:
+        org = call.params["org"]
+        await owner_of(self._services, org, call.user)
+        repository = canonical_repository(call.body["repository"])
+        added = await self._services.allowlist.add(org, repository)
+        return json_response({"repository": repository}, 201 if added else 200)
+
+    async def disallow(self, call: Call) -> Response:
+        org = call.params["org"]
+        await owner_of(self._services, org, call.user)
+        repository = canonical_repository(f"{call.params['namespace']}/{call.params['repo']}")
+        if not await self._services.allowlist.remove(org, repository):
+            raise ApiError(404, f"{repository} not found on the allowlist of {org}")
+        return no_content()
+
+    def endpoints(self) -> list[Endpoint]:
+        base = "/v2/orgs/{org}/settings"
+        allowlist = f"{base}/image-access/allowlist"
+        return [
+            Endpoint(
+                "GET",
+                base,
+                self.get,
+                "Image Access Management settings",
+                responses={200: SETTINGS},
+                tag="settings",
+            ),
+            Endpoint(
+                "PUT",
+                base,
+                self.put,
+                "Change the settings (owners)",
+                body=SETTINGS,
+                responses={200: SETTINGS},
+                tag="settings",
+            ),
+            Endpoint(
+                "GET",
+                allowlist,
+                self.allowlist,
+                "The repository allowlist",
+                responses={200: ALLOWLIST},
+                tag="settings",
+            ),
+            Endpoint(
+                "POST",
+                allowlist,
+                self.allow,
+                "Allowlist a repository (owners)",
+                body=ALLOWLIST_ADD,
+                responses={201: ENTRY, 200: ENTRY},
+                tag="settings",
+            ),
+            Endpoint(
+                "DELETE",
+                f"{allowlist}/{{namespace}}/{{repo}}",
+                self.disallow,
+                "Take a repository off the allowlist (owners)",
+                responses={204: None},
+                tag="settings",
+            ),
+        ]
