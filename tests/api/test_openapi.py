@@ -51,7 +51,7 @@ async def test_the_document_lists_every_route_the_server_serves(api: Api) -> Non
     ]
 
 
-async def _fuzz(api: Api, *, as_user: str | None) -> tuple[int, str]:
+async def _fuzz(api: Api, *, as_user: str | None, cwd: Path) -> tuple[int, str]:
     args = [
         str(SCHEMATHESIS),
         "run",
@@ -71,7 +71,7 @@ async def _fuzz(api: Api, *, as_user: str | None) -> tuple[int, str]:
     if as_user is not None:
         args += ["-H", f"Authorization: Bearer {await api.jwt(as_user)}"]
     process = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=cwd
     )
     output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     return process.returncode or 0, output.decode(errors="replace")
@@ -79,7 +79,10 @@ async def _fuzz(api: Api, *, as_user: str | None) -> tuple[int, str]:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("as_user", ["alice", None])
-async def test_schemathesis_finds_no_server_error(api: Api, as_user: str | None) -> None:
-    code, output = await _fuzz(api, as_user=as_user)
+async def test_schemathesis_finds_no_server_error(
+    api: Api, as_user: str | None, tmp_path: Path
+) -> None:
+    # In tmp_path: schemathesis keeps a .schemathesis/ folder in its working directory.
+    code, output = await _fuzz(api, as_user=as_user, cwd=tmp_path)
     assert code == 0, output[-6000:]
     assert "No issues found" in output or "passed" in output, output[-3000:]
