@@ -9,7 +9,6 @@ either sees the new manifest (and keeps what it names) or runs before the check.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from imagegate.core.digests import Digest
@@ -25,9 +24,9 @@ from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES, PushedManifest
 from imagegate.hosted.locking import GcLock
 from imagegate.hosted.metadata import HostedMetadata
 from imagegate.hosted.validation import Descriptor, ValidManifest, validate_manifest
-from imagegate.proxy.descriptors import OCI_INDEX, references
+from imagegate.proxy.descriptors import references
 from imagegate.proxy.interfaces import Manifest
-from imagegate.proxy.referrers import referrer_descriptor
+from imagegate.proxy.referrers import referrers_index
 from imagegate.storage.interfaces import BlobStore, ManifestLink
 
 
@@ -153,14 +152,9 @@ class HostedManifests:
     ) -> tuple[bytes, bool]:
         """An OCI index of this repository's manifests whose subject is ``subject`` (empty,
         never an error, for an unknown digest or repository)."""
-        entries = []
+        referrers = []
         for link in await self._metadata.referrers(repository, subject):
             body = await self._blobs.read_bytes(link.digest, MAX_MANIFEST_BYTES)
-            if body is None:
-                continue
-            descriptor = referrer_descriptor(link, body)
-            if artifact_type is None or descriptor.get("artifactType") == artifact_type:
-                entries.append(descriptor)
-        entries.sort(key=lambda entry: str(entry["digest"]))
-        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
-        return json.dumps(index, separators=(",", ":")).encode(), artifact_type is not None
+            if body is not None:
+                referrers.append((link, body))
+        return referrers_index(referrers, artifact_type)

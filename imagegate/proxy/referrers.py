@@ -8,6 +8,7 @@ manifests of this repository that we cached and whose ``subject`` is the digest.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from imagegate.core.digests import Digest
@@ -37,18 +38,28 @@ def referrer_descriptor(link: ManifestLink, body: bytes) -> dict[str, Any]:
     return descriptor
 
 
-async def local_referrers(
-    store: ContentStore, repository: RepositoryName, subject: Digest, artifact_type: str | None
+def referrers_index(
+    referrers: Iterable[tuple[ManifestLink, bytes]], artifact_type: str | None
 ) -> tuple[bytes, bool]:
-    """An OCI index of the cached referrers; the flag says the filter was applied."""
+    """An OCI index of the referrers (only those of ``artifact_type`` when it is given),
+    sorted by digest; the flag says the filter was applied."""
     entries = []
-    for link in await store.repositories.referrers(repository, subject):
-        body = await store.blobs.read_bytes(link.digest, MANIFEST_LIMIT)
-        if body is None:
-            continue
+    for link, body in referrers:
         descriptor = referrer_descriptor(link, body)
         if artifact_type is None or descriptor.get("artifactType") == artifact_type:
             entries.append(descriptor)
     entries.sort(key=lambda entry: str(entry["digest"]))
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
     return json.dumps(index, separators=(",", ":")).encode(), artifact_type is not None
+
+
+async def local_referrers(
+    store: ContentStore, repository: RepositoryName, subject: Digest, artifact_type: str | None
+) -> tuple[bytes, bool]:
+    """An OCI index of the cached referrers; the flag says the filter was applied."""
+    referrers = []
+    for link in await store.repositories.referrers(repository, subject):
+        body = await store.blobs.read_bytes(link.digest, MANIFEST_LIMIT)
+        if body is not None:
+            referrers.append((link, body))
+    return referrers_index(referrers, artifact_type)
