@@ -119,22 +119,18 @@ class ApiTokens:
         return self.verify(token.strip())
 
 
-_LOGIN_BODY: Json = {
-    "type": "object",
-    "required": ["username", "password"],
-    "properties": {
-        "username": {"type": "string", "maxLength": _MAX_CREDENTIAL},
-        "password": {"type": "string", "maxLength": _MAX_CREDENTIAL},
-    },
-}
-_TOKEN_BODY: Json = {
-    "type": "object",
-    "required": ["identifier", "secret"],
-    "properties": {
-        "identifier": {"type": "string", "maxLength": _MAX_CREDENTIAL},
-        "secret": {"type": "string", "maxLength": _MAX_CREDENTIAL},
-    },
-}
+def _credentials_body(name: str, secret: str) -> Json:
+    """The schema of a sign-in body: a name and a secret, both required."""
+    credential: Json = {"type": "string", "maxLength": _MAX_CREDENTIAL}
+    return {
+        "type": "object",
+        "required": [name, secret],
+        "properties": {name: credential, secret: credential},
+    }
+
+
+_LOGIN_BODY = _credentials_body("username", "password")
+_TOKEN_BODY = _credentials_body("identifier", "secret")
 _DETAIL: Json = {
     "type": "object",
     "properties": {

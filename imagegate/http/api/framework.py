@@ -226,6 +226,13 @@ def paginated(
     }
 
 
+# The query parameters ``PageRequest.of`` reads, as an endpoint declares them.
+PAGE_QUERY: Mapping[str, Json] = {
+    "page": {"type": "integer", "minimum": 1},
+    "page_size": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+}
+
+
 def page_schema(item: Json, **extra: Json) -> Json:
     return {
         "type": "object",

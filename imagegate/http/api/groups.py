@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from imagegate.http.api.access import member_of, owner_of
 from imagegate.http.api.framework import (
+    PAGE_QUERY,
     Call,
     Endpoint,
     Json,
@@ -18,7 +19,7 @@ from imagegate.http.api.framework import (
     paginated,
     query_text,
 )
-from imagegate.http.api.members import USER_FIELDS, member_body
+from imagegate.http.api.members import USER_FIELDS, members_page
 from imagegate.services import Services
 from imagegate.services.orgs import TeamInfo
 
@@ -139,9 +140,7 @@ class GroupsApi:
             offset=page.offset,
             limit=page.size,
         )
-        with_email = me.role == "owner"
-        results = [member_body(m, with_email=with_email) for m in found.items]
-        return json_response(paginated(call.request, self._public_url, page, found.count, results))
+        return members_page(call, self._public_url, page, found, me)
 
     async def add_member(self, call: Call) -> Response:
         org = call.params["org"]
@@ -160,11 +159,7 @@ class GroupsApi:
     def endpoints(self) -> list[Endpoint]:
         base = "/v2/orgs/{org}/groups"
         group = f"{base}/{{group}}"
-        paging = {
-            "page": {"type": "integer", "minimum": 1},
-            "page_size": {"type": "integer", "minimum": 1, "maximum": 100},
-            "search": {"type": "string", "maxLength": 100},
-        }
+        paging = {**PAGE_QUERY, "search": {"type": "string", "maxLength": 100}}
         listed = {**paging, "username": {"type": "string", "maxLength": 100}}
         out = {200: GROUP}
         return [

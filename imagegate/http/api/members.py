@@ -7,6 +7,7 @@ from starlette.responses import Response
 from imagegate.http.api.access import member_of, owner_of
 from imagegate.http.api.auth import user_uuid
 from imagegate.http.api.framework import (
+    PAGE_QUERY,
     ApiError,
     Call,
     Endpoint,
@@ -79,6 +80,15 @@ def user_fields(username: str, email: str | None, joined: object, *, with_email:
     }
 
 
+def members_page(
+    call: Call, public_url: str, page: PageRequest, found: Page[MemberDetail], viewer: MemberDetail
+) -> Response:
+    """A page of members as ``viewer`` may see it: emails are for owners only."""
+    with_email = viewer.role == "owner"
+    results = [member_body(m, with_email=with_email) for m in found.items]
+    return json_response(paginated(call.request, public_url, page, found.count, results))
+
+
 def member_body(member: MemberDetail, *, with_email: bool) -> Json:
     return {
         **user_fields(member.username, member.email, member.date_joined, with_email=with_email),
@@ -108,9 +118,7 @@ class MembersApi:
             found = await self._services.orgs.list_members(
                 org, search=search, role=role, offset=page.offset, limit=page.size
             )
-        with_email = me.role == "owner"
-        results = [member_body(m, with_email=with_email) for m in found.items]
-        return json_response(paginated(call.request, self._public_url, page, found.count, results))
+        return members_page(call, self._public_url, page, found, me)
 
     async def add(self, call: Call) -> Response:
         org = call.params["org"]
@@ -144,8 +152,7 @@ class MembersApi:
         member = f"{base}/{{username}}"
         query: dict[str, Json] = {
             "search": {"type": "string", "maxLength": 100},
-            "page": {"type": "integer", "minimum": 1},
-            "page_size": {"type": "integer", "minimum": 1, "maximum": 100},
+            **PAGE_QUERY,
             "role": {"type": "string", "enum": ["owner", "editor", "member"]},
             "type": {"type": "string", "enum": ["all", "invitee", "member"]},
             "invites": {"type": "boolean"},

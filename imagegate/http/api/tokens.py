@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from imagegate.http.api.access import writable
 from imagegate.http.api.framework import (
+    PAGE_QUERY,
     ApiError,
     Call,
     Endpoint,
@@ -147,10 +148,6 @@ class TokensApi:
 
     def endpoints(self) -> list[Endpoint]:
         endpoints = []
-        paging = {
-            "page": {"type": "integer", "minimum": 1},
-            "page_size": {"type": "integer", "minimum": 1, "maximum": 100},
-        }
         listing = page_schema(TOKEN, active_count={"type": "integer"})
         for base in ("/v2/access-tokens", "/v2/api_tokens"):
             one = f"{base}/{{uuid}}"
@@ -169,7 +166,7 @@ class TokensApi:
                     base,
                     self.index,
                     "The caller's access tokens",
-                    query=paging,
+                    query=PAGE_QUERY,
                     responses={200: listing},
                     tag="access-tokens",
                 ),
