@@ -115,6 +115,45 @@ async def _team_info(conn: AsyncConnection, team_id: int) -> TeamInfo:
     return TeamInfo(row.id, row.name, row.description, int(row.member_count))
 
 
+async def _ensure_team(conn: AsyncConnection, the_org_id: int, team: str, now: dt.datetime) -> None:
+    """Create ``team`` in the organization unless it is there (concurrent calls agree)."""
+    await conn.execute(
+        insert_unless_present(
+            conn,
+            Team,
+            {"org_id": the_org_id, "name": team, "created_at": now},
+            [Team.org_id, Team.name],
+        )
+    )
+
+
+async def _join_team(
+    conn: AsyncConnection, the_team_id: int, the_user_id: int, now: dt.datetime
+) -> bool:
+    """Put the user in the team; False when they already were in it."""
+    added = await conn.execute(
+        insert_unless_present(
+            conn,
+            TeamMember,
+            {"team_id": the_team_id, "user_id": the_user_id, "created_at": now},
+            [TeamMember.team_id, TeamMember.user_id],
+        ).returning(TeamMember.user_id)
+    )
+    return added.first() is not None
+
+
+async def _refuse_last_owner(
+    conn: AsyncConnection, owners_team: int, org: str, user: str, hint: str = ""
+) -> None:
+    """``InvalidInput`` when the owners team has one member left: ``user`` may not leave it."""
+    owners = await conn.scalar(select(func.count()).where(TeamMember.team_id == owners_team))
+    if owners == 1:
+        raise InvalidInput(
+            f"user {user!r} is the last owner of organization {org!r}; "
+            f"make someone else an owner first{hint}"
+        )
+
+
 async def _details(
     conn: AsyncConnection, the_org_id: int, users: list[tuple[str, str | None, dt.datetime]]
 ) -> list[MemberDetail]:
@@ -226,28 +265,14 @@ class _Management:
                     )
                 )
             else:
-                owners = await conn.scalar(
-                    select(func.count()).where(TeamMember.team_id == owners_team)
-                )
-                if owners == 1:
-                    raise InvalidInput(
-                        f"user {user!r} is the last owner of organization {org!r}; "
-                        "make someone else an owner first"
-                    )
+                await _refuse_last_owner(conn, owners_team, org, user)
                 await conn.execute(
                     delete(TeamMember).where(
                         TeamMember.team_id == owners_team, TeamMember.user_id == the_user_id
                     )
                 )
                 if current.teams == (OWNERS_TEAM,):  # keep them a member of the org
-                    await conn.execute(
-                        insert_unless_present(
-                            conn,
-                            Team,
-                            {"org_id": the_org_id, "name": MEMBERS_TEAM, "created_at": now},
-                            [Team.org_id, Team.name],
-                        )
-                    )
+                    await _ensure_team(conn, the_org_id, MEMBERS_TEAM, now)
                     members_team = await _team_id(conn, the_org_id, org, MEMBERS_TEAM)
                     await conn.execute(
                         insert(TeamMember).values(
@@ -364,15 +389,7 @@ class _Management:
             the_org_id = await org_id(conn, org)
             the_team_id = await _team_id(conn, the_org_id, org, team)
             the_user_id = await user_id(conn, user)
-            added = await conn.execute(
-                insert_unless_present(
-                    conn,
-                    TeamMember,
-                    {"team_id": the_team_id, "user_id": the_user_id, "created_at": self._clock()},
-                    [TeamMember.team_id, TeamMember.user_id],
-                ).returning(TeamMember.user_id)
-            )
-            return added.first() is not None
+            return await _join_team(conn, the_team_id, the_user_id, self._clock())
 
     async def remove_team_member(self, org: str, team: str, user: str) -> None:
         """Take ``user`` out of one team; ``NotFound`` if they are not in it. The last
@@ -382,14 +399,7 @@ class _Management:
             the_team_id = await _team_id(conn, the_org_id, org, team)
             the_user_id = await user_id(conn, user)
             if team == OWNERS_TEAM:
-                owners = await conn.scalar(
-                    select(func.count()).where(TeamMember.team_id == the_team_id)
-                )
-                if owners == 1:
-                    raise InvalidInput(
-                        f"user {user!r} is the last owner of organization {org!r}; "
-                        "make someone else an owner first"
-                    )
+                await _refuse_last_owner(conn, the_team_id, org, user)
             removed = await conn.execute(
                 delete(TeamMember)
                 .where(TeamMember.team_id == the_team_id, TeamMember.user_id == the_user_id)
@@ -462,26 +472,9 @@ class OrganizationService(_Management):
         async with self._db.write() as conn:
             the_org_id = await org_id(conn, org)
             the_user_id = await user_id(conn, user)
-            await conn.execute(
-                insert_unless_present(
-                    conn,
-                    Team,
-                    {"org_id": the_org_id, "name": team, "created_at": now},
-                    [Team.org_id, Team.name],
-                )
-            )
-            team_id = await conn.scalar(
-                select(Team.id).where(Team.org_id == the_org_id, Team.name == team)
-            )
-            added = await conn.execute(
-                insert_unless_present(
-                    conn,
-                    TeamMember,
-                    {"team_id": team_id, "user_id": the_user_id, "created_at": now},
-                    [TeamMember.team_id, TeamMember.user_id],
-                ).returning(TeamMember.user_id)
-            )
-            return added.first() is not None
+            await _ensure_team(conn, the_org_id, team, now)
+            the_team_id = await _team_id(conn, the_org_id, org, team)
+            return await _join_team(conn, the_team_id, the_user_id, now)
 
     async def remove_member(self, org: str, user: str) -> tuple[str, ...]:
         """Take ``user`` out of every team of ``org``; returns the teams they were in.
@@ -504,15 +497,8 @@ class OrganizationService(_Management):
                 raise NotFound(f"user {user!r} is not a member of organization {org!r}")
             owners_team = next((t.id for t in teams if t.name == OWNERS_TEAM), None)
             if owners_team is not None:
-                owners = await conn.scalar(
-                    select(func.count()).where(TeamMember.team_id == owners_team)
-                )
-                if owners == 1:
-                    raise InvalidInput(
-                        f"user {user!r} is the last owner of organization {org!r}; "
-                        f"make someone else an owner first "
-                        f"(imagegate org member add {org} USER --team {OWNERS_TEAM})"
-                    )
+                hint = f" (imagegate org member add {org} USER --team {OWNERS_TEAM})"
+                await _refuse_last_owner(conn, owners_team, org, user, hint)
             await conn.execute(
                 delete(TeamMember).where(
                     TeamMember.user_id == the_user_id,
