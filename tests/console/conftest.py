@@ -106,14 +106,16 @@ def gateway(
     assert Gateway.clean_exit(status), f"imagegate serve exited with {status}"
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API runs an event loop in this thread
+# until it stops, and the asyncio tests that run after the console's need it gone.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     require_binary("chromium")
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield launched
