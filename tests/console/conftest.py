@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.e2e.binaries import IN_CI, require_binary
-from tests.support.clients import MissingClient, Skopeo
+from tests.e2e.binaries import fail_skip_in_ci, require_binary
+from tests.e2e.binaries import skopeo as skopeo
+from tests.e2e.binaries import upstream as upstream
 from tests.support.gateway import Gateway
 from tests.support.images import build_image, push_image
 from tests.support.upstream import UpstreamRegistry
@@ -65,16 +66,6 @@ IMAGES = {
     "official": ("library/alpine", "3"),
     "community": ("someone/thing", "1"),
 }
-
-
-@pytest.fixture(scope="session")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRegistry]:
-    require_binary("docker-registry")
-    registry = UpstreamRegistry(tmp_path_factory.mktemp("console-upstream")).start()
-    try:
-        yield registry
-    finally:
-        registry.stop()
 
 
 @pytest.fixture(scope="session")
@@ -159,19 +150,7 @@ def screenshot(page: Page, name: str) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
-        # CI must run every browser test: a skip there is a failure, whatever skipped it.
-        report.outcome = "failed"
-        report.longrepr = f"a console test may not skip in CI: {report.longrepr}"
-
-
-@pytest.fixture
-def skopeo(tmp_path: Path) -> Skopeo:
-    require_binary("skopeo")
-    try:
-        return Skopeo(tmp_path / "skopeo")
-    except MissingClient as exc:
-        pytest.fail(str(exc), pytrace=False)
+    fail_skip_in_ci(report, "a console test")
 
 
 def settings_of(gateway: Gateway) -> dict[str, Any]:

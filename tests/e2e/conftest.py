@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.binaries import IN_CI, require_binary
+from tests.e2e.binaries import fail_skip_in_ci, require_binary
+from tests.e2e.binaries import skopeo as skopeo
+from tests.e2e.binaries import upstream as upstream
 from tests.e2e.world import HUB_BADGES, IMAGES, Seeded, configure_world
-from tests.support.clients import MissingClient, Podman, Skopeo
+from tests.support.clients import MissingClient, Podman
 from tests.support.gateway import Gateway
 from tests.support.hubstub import HubStub
 from tests.support.images import build_image, push_image
@@ -27,16 +29,6 @@ from tests.support.upstream import UpstreamRegistry
 def hub() -> Iterator[HubStub]:
     with HubStub(HUB_BADGES) as stub:
         yield stub
-
-
-@pytest.fixture(scope="session")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamRegistry]:
-    require_binary("docker-registry")
-    registry = UpstreamRegistry(tmp_path_factory.mktemp("upstream")).start()
-    try:
-        yield registry
-    finally:
-        registry.stop()
 
 
 @pytest.fixture(scope="session")
@@ -113,10 +105,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
-        # CI must run every end-to-end test: a skip there is a failure, whatever skipped it.
-        report.outcome = "failed"
-        report.longrepr = f"an end-to-end test may not skip in CI: {report.longrepr}"
+    fail_skip_in_ci(report, "an end-to-end test")
     if not report.failed:
         return
     offsets = item.stash.get(_LOG_OFFSETS, {})
@@ -126,15 +115,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 # -- clients ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def skopeo(tmp_path: Path) -> Skopeo:
-    require_binary("skopeo")
-    try:
-        return Skopeo(tmp_path / "skopeo")
-    except MissingClient as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture
