@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute, Route
 
 from imagegate.http.console.pages import Console, Need, Visit
 from imagegate.services import AlreadyExists, InvalidInput, NotFound, ServiceError
-from imagegate.services.orgs import MEMBERS_TEAM, OWNERS_TEAM
+from imagegate.services.orgs import MEMBERS_TEAM
 
 _MAX_NAME = 64
 
@@ -119,26 +119,10 @@ class Members:
                 visit, status=400, error=f"{user[:_MAX_NAME]!r} is not in team {team!r}."
             )
         return await self._change(
-            visit, "team-member-removed", self._leave_team(visit.org.name, user, team, member.teams)
+            visit,
+            "team-member-removed",
+            self.orgs.remove_team_member(visit.org.name, team, user),
         )
-
-    async def _leave_team(self, org: str, user: str, team: str, teams: tuple[str, ...]) -> None:
-        """Take ``user`` out of one team.
-
-        The organization service removes a member from every team at once; taking them
-        out of one team is that, then adding them back to the others. Leaving an owner's
-        last team is refused by the service as it is for removing the last owner.
-        """
-        if team == OWNERS_TEAM:
-            owners = [m for m in await self.orgs.members(org) if m.is_owner]
-            if len(owners) <= 1:
-                raise InvalidInput(
-                    f"{user} is the last owner of {org}; make someone else an owner first"
-                )
-        removed = await self.orgs.remove_member(org, user)
-        for other in removed:
-            if other != team:
-                await self.orgs.add_member(org, user, other)
 
     def routes(self) -> list[BaseRoute]:
         page = self.console.page
