@@ -100,6 +100,15 @@ class TokenInfo:
     creator_ip: str = ""
     creator_ua: str = ""
 
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        """Past its expiry date: it no longer signs anyone in, active or not."""
+        moment = now or dt.datetime.now(dt.UTC)
+        return self.expires_at is not None and self.expires_at <= moment
+
+    @property
+    def usable(self) -> bool:
+        return self.active and not self.expired()
+
 
 def _check_password(password: str) -> str:
     if not password:

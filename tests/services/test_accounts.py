@@ -164,8 +164,11 @@ async def test_expired_tokens_are_refused(accounts: AccountService, clock: Clock
     assert info.expires_at == clock.now + dt.timedelta(days=2)
     clock.advance(days=2, seconds=-1)
     assert await accounts.authenticate("bob", secret) == "bob"
+    assert not info.expired(clock.now)
     clock.advance(seconds=1)
     assert await accounts.authenticate("bob", secret) is None
+    [listed] = await accounts.list_tokens("bob")
+    assert listed.active and listed.expired(clock.now)
 
 
 async def test_deactivated_tokens_are_refused(accounts: AccountService) -> None:
