@@ -25,7 +25,7 @@ from imagegate.hosted.registry import HostedContent
 from imagegate.http import api, console
 from imagegate.http.authorize import Authorizer
 from imagegate.http.challenge import TokenRealm
-from imagegate.http.errors import error_response
+from imagegate.http.errors import error_response, internal_error_response
 from imagegate.http.health import Readiness, healthz
 from imagegate.http.identity import RegistryAuthenticator
 from imagegate.http.middleware import RequestLogMiddleware
@@ -56,6 +56,10 @@ def build_app(
         assert isinstance(exc, RegistryError)
         return error_response(request, exc, realm)
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # Starlette logs the exception and then sends this instead of plain text.
+        return internal_error_response(request, realm)
+
     all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     app = Starlette(
         routes=[
@@ -69,7 +73,7 @@ def build_app(
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
             Route("/readyz", readiness.endpoint, methods=["GET", "HEAD"]),
         ],
-        exception_handlers={RegistryError: registry_error},
+        exception_handlers={RegistryError: registry_error, Exception: internal_error},
     )
     app.add_middleware(RequestLogMiddleware)
     return app

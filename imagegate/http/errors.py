@@ -48,3 +48,15 @@ def error_response(request: Request, error: RegistryError, realm: TokenRealm) ->
     if request.method == "HEAD":
         body = b""
     return Response(body, error.status, headers=headers, media_type="application/json")
+
+
+class InternalError(RegistryError):
+    """Anything unexpected: the client gets the envelope, the log gets the traceback."""
+
+    code = "UNKNOWN"
+    status = 500
+
+
+def internal_error_response(request: Request, realm: TokenRealm) -> Response:
+    error = InternalError("internal server error; the gateway's log has the details")
+    return error_response(request, error, realm)

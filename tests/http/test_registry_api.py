@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from tests.http.conftest import Gateway, Seeded
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -168,3 +170,18 @@ async def test_unsatisfiable_range_is_416_with_the_size(gateway: Gateway, seeded
     assert response.status == 416
     assert response.headers["Content-Range"] == f"bytes */{size}"
     assert (await response.json())["errors"][0]["code"] == "RANGE_INVALID"
+
+
+async def test_an_unexpected_failure_is_still_a_registry_error(gateway: Gateway) -> None:
+    """A broken database (here: a table dropped under the running gateway) is a 500 with
+    the registry's JSON envelope, never a bare text page."""
+    token = await gateway.token("repository:alpine:pull")
+    database = gateway.settings.data_dir / "imagegate.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("PRAGMA foreign_keys=OFF")
+        connection.execute("DROP TABLE organizations")
+    response = await _get(gateway, "/v2/alpine/manifests/3", token, Accept=DOCKER_MANIFEST)
+    assert response.status == 500
+    error = (await response.json())["errors"][0]
+    assert error["code"] == "UNKNOWN"
+    assert "internal server error" in error["message"]
