@@ -41,6 +41,14 @@ class Settings:
     log_level: str = "info"
     token_ttl_seconds: int = 300
     upstream_timeout_seconds: float = 30.0
+    # Enforce sign-in: a Docker Desktop registry.json ({"allowedOrgs": [...]}). Empty:
+    # DATA_DIR/registry.json when that file exists, else sign-in is not enforced.
+    registry_json: str = ""
+    audit_retention_days: int = 365
+    # Where audit events are sent as CNCF distribution notifications (comma-separated).
+    audit_webhook_urls: tuple[str, ...] = ()
+    # Sent as the Authorization header of every webhook request, when set.
+    audit_webhook_authorization: str = field(default="", repr=False)
 
     @property
     def cache_dir(self) -> Path:
@@ -49,6 +57,18 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def registry_json_path(self) -> Path | None:
+        """The registry.json to enforce, or ``None`` when sign-in is not enforced.
+
+        An explicitly configured path is always used (a missing file is then an error
+        the gateway fails closed on); the data directory's is used when present.
+        """
+        if self.registry_json:
+            return Path(self.registry_json).expanduser()
+        default = self.data_dir / "registry.json"
+        return default if default.exists() else None
 
     @property
     def effective_database_url(self) -> str:
@@ -99,6 +119,10 @@ def _parse(name: str, env_name: str, value: str) -> Any:
         return _url(env_name, value)
     if name in ("public_url", "hub_api_url"):
         return _url(env_name, value, allow_empty=True)
+    if name == "audit_webhook_urls":
+        return tuple(_url(env_name, url.strip()) for url in value.split(",") if url.strip())
+    if name == "audit_retention_days":
+        return _positive_int(env_name, value)
     if name == "port":
         return _positive_int(env_name, value, 65535)
     if name == "token_ttl_seconds":

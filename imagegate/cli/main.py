@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import os
 import sys
 from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from imagegate.cli import commands
+from imagegate.audit.context import set_actor
+from imagegate.cli import audit, clients, commands, signin
 from imagegate.cli.commands import Command, SettingsCommand, UsageError
 from imagegate.config import ConfigError, Settings, load_settings
 from imagegate.db import DatabaseError
@@ -210,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     remove_publisher = leaf(publishers, "remove", "drop an override", commands.publisher_remove)
     remove_publisher.add_argument("namespace")
     leaf(publishers, "list", "list overrides", commands.publisher_list)
+
+    signin.add_parsers(groups, shared)
+    clients.add_parsers(groups, shared)
+    audit.add_parsers(groups, shared)
     return parser
 
 
@@ -220,7 +227,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
+def cli_actor() -> str:
+    """Who the audit trail names for an admin command: the operating-system user."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry for the uid (some containers)
+        return f"cli:uid-{os.getuid()}"
+
+
 async def _run(command: Command, args: argparse.Namespace, settings: Settings) -> None:
+    set_actor(cli_actor())
     async with running_services(settings) as services:
         await command(args, services)
 

@@ -14,6 +14,8 @@ each other cannot break an invariant:
   concurrent first pushes cannot make two), and a team holds at most one permission per
   repository and one for the whole namespace (``repository`` NULL; a partial unique
   index, because a plain unique constraint treats every NULL as distinct).
+- the audit trail is append-only and references nothing, so deleting a user or an
+  organization never rewrites history; webhook cursors say how far each receiver got.
 
 The migrations in ``migrations/versions`` create exactly this; a test compares them.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Dialect,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     false,
     text,
@@ -246,3 +250,58 @@ class AllowlistEntry(Base):
     )
     repository: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+AUDIT_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class AuditRecord(Base):
+    """One audit event: a pull or write decision, a login, or a change, in arrival order.
+
+    ``account`` is the organization the event belongs to (Hub's audit-log account): the
+    changed organization, or for a registry decision the organization whose rule refused
+    it or whose namespace it is. ``orgs`` lists the requester's organizations at decision
+    time as ``,a,b,`` so one ``LIKE '%,a,%'`` finds every event of a member of ``a``.
+    ``data`` is a JSON object: details such as ``before`` and ``after`` of a change.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_account_timestamp", "account", "timestamp"),
+        Index("ix_audit_events_actor_timestamp", "actor", "timestamp"),
+        Index("ix_audit_events_repository_timestamp", "repository", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(AUDIT_ID, primary_key=True, autoincrement=True)
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(255))  # None: anonymous
+    account: Mapped[str | None] = mapped_column(String(255))
+    orgs: Mapped[str] = mapped_column(String(1024), server_default="")
+    name: Mapped[str] = mapped_column(String(255), server_default="")
+    repository: Mapped[str | None] = mapped_column(String(255))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    digest: Mapped[str | None] = mapped_column(String(160))
+    category: Mapped[str | None] = mapped_column(String(32))
+    decision: Mapped[str | None] = mapped_column(String(16))  # allowed | denied
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    client_ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[str] = mapped_column(Text, server_default="{}")
+
+
+class WebhookCursor(Base):
+    """How far one webhook receiver got: the last audit event id it acknowledged.
+
+    ``leased_until``/``leased_by`` let one gateway process deliver at a time when several
+    share the database.
+    """
+
+    __tablename__ = "audit_webhook_cursors"
+
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the URL
+    last_event_id: Mapped[int] = mapped_column(AUDIT_ID, server_default="0")
+    leased_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    leased_by: Mapped[str] = mapped_column(String(64), server_default="")

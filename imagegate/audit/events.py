@@ -1,0 +1,180 @@
+"""The audit event, and the catalog of actions it can record (pure, no I/O).
+
+Action names follow Docker Hub's audit logs: a group and a name, written together
+(``org.member.add``). Hub has no pull or login events; ours are in the ``registry``
+and ``auth`` groups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from imagegate.audit.context import current_actor, current_origin
+
+
+@dataclass(frozen=True)
+class Action:
+    group: str
+    name: str  # inside the group: "member.add"
+    label: str
+    description: str  # completes "<actor> ...", e.g. "added a member"
+
+    @property
+    def full(self) -> str:
+        return f"{self.group}.{self.name}"
+
+
+GROUPS = MappingProxyType(
+    {
+        "registry": "Registry",
+        "auth": "Authentication",
+        "org": "Organization",
+        "repo": "Repository",
+        "user": "User",
+        "publisher": "Publisher",
+    }
+)
+
+_CATALOG = (
+    Action("registry", "pull", "Pull", "pulled from a repository"),
+    Action("registry", "push", "Push", "pushed to a repository"),
+    Action("registry", "delete", "Delete", "deleted from a repository"),
+    Action("auth", "login", "Login", "signed in"),
+    Action("org", "create", "Organization Created", "created the organization"),
+    Action("org", "settings.update", "Image Access Updated", "changed image access settings"),
+    Action("org", "allowlist.add", "Allowlist Entry Added", "allowlisted a repository"),
+    Action("org", "allowlist.remove", "Allowlist Entry Removed", "took a repository off"),
+    Action("org", "member.add", "Member Added", "added a member"),
+    Action("org", "member.remove", "Member Removed", "removed a member"),
+    Action("org", "member.role.change", "Member Role Changed", "changed a member's role"),
+    Action("org", "team.create", "Team Created", "created a team"),
+    Action("org", "team.update", "Team Updated", "updated a team"),
+    Action("org", "team.delete", "Team Deleted", "deleted a team"),
+    Action("org", "team.member.add", "Team Member Added", "added a member to a team"),
+    Action("org", "team.member.remove", "Team Member Removed", "removed a member from a team"),
+    Action("repo", "create", "Repository Created", "created a repository"),
+    Action("repo", "change_privacy", "Privacy Changed", "changed a repository's visibility"),
+    Action("repo", "delete", "Repository Deleted", "deleted a repository"),
+    Action("repo", "permission.set", "Team Permission Set", "gave a team a permission"),
+    Action("repo", "permission.remove", "Team Permission Removed", "took a permission away"),
+    Action("user", "create", "User Created", "created a user"),
+    Action("user", "admin.change", "Admin Changed", "changed a user's admin rights"),
+    Action("user", "password.change", "Password Changed", "changed a password"),
+    Action("user", "access_token.create", "Access Token Created", "created an access token"),
+    Action("user", "access_token.update", "Access Token Updated", "updated an access token"),
+    Action("user", "access_token.delete", "Access Token Deleted", "deleted an access token"),
+    Action("publisher", "override.set", "Publisher Override Set", "set a publisher status"),
+    Action("publisher", "override.remove", "Publisher Override Removed", "dropped an override"),
+)
+ACTIONS: Mapping[str, Action] = MappingProxyType({a.full: a for a in _CATALOG})
+
+PULL = "registry.pull"
+PUSH = "registry.push"
+DELETE = "registry.delete"
+LOGIN = "auth.login"
+ALLOWED = "allowed"
+DENIED = "denied"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One thing that happened. ``actor`` ``None`` is an anonymous client.
+
+    Registry decisions and logins carry ``decision`` (allowed or denied) and why;
+    changes carry ``data["before"]`` and ``data["after"]``. ``id`` is set once stored.
+    """
+
+    action: str
+    timestamp: dt.datetime = field(default_factory=utcnow)
+    actor: str | None = None
+    account: str | None = None
+    orgs: tuple[str, ...] = ()
+    name: str = ""
+    repository: str | None = None
+    reference: str | None = None
+    digest: str | None = None
+    category: str | None = None
+    decision: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``audit_events`` columns (without ``id``: the database assigns it)."""
+        return {
+            "timestamp": self.timestamp,
+            "action": self.action,
+            "actor": self.actor,
+            "account": self.account,
+            "orgs": "".join(f",{org}" for org in self.orgs) + "," if self.orgs else "",
+            "name": self.name,
+            "repository": self.repository,
+            "reference": self.reference,
+            "digest": self.digest,
+            "category": self.category,
+            "decision": self.decision,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "client_ip": self.client_ip,
+            "user_agent": (self.user_agent or "")[:255] or None,
+            "data": json.dumps(dict(self.data), sort_keys=True, default=str),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> AuditEvent:
+        values = {key: row[key] for key in _COLUMNS if key in row}
+        values["orgs"] = tuple(org for org in str(row.get("orgs") or "").split(",") if org)
+        values["data"] = json.loads(row.get("data") or "{}")
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-lines export shape: every field, timestamps in RFC 3339 UTC."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "timestamp": self.timestamp.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        }
+        for key in _COLUMNS:
+            if key not in ("id", "timestamp"):
+                body[key] = getattr(self, key)
+        body["orgs"] = list(self.orgs)
+        body["data"] = dict(self.data)
+        return body
+
+
+_COLUMNS = tuple(name for name in AuditEvent.__dataclass_fields__ if name not in ("orgs", "data"))
+
+
+def change(
+    action: str,
+    *,
+    account: str | None,
+    name: str,
+    before: Any = None,
+    after: Any = None,
+    **data: Any,
+) -> AuditEvent:
+    """A change made by whoever acts now (``context``), with its before and after."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    origin = current_origin()
+    return AuditEvent(
+        action,
+        actor=current_actor(),
+        account=account,
+        name=name,
+        client_ip=origin.client_ip,
+        user_agent=origin.user_agent,
+        data={"before": before, "after": after, **data},
+    )
