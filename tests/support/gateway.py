@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +67,11 @@ class Gateway(ServerProcess):
         hub_api_url: str = "",
         upstream_credentials: tuple[str, str] | None = None,
         database_url: str = "",
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(directory, "gateway.log")
+        # More IMAGEGATE_* settings (e.g. IMAGEGATE_AUDIT_WEBHOOK_URLS) for this gateway.
+        self.settings = dict(settings or {})
         self.data_dir = directory / "gateway-data"
         self.upstream_url = upstream_url
         self.hub_api_url = hub_api_url
@@ -90,6 +94,7 @@ class Gateway(ServerProcess):
         if self.upstream_credentials is not None:
             env["IMAGEGATE_UPSTREAM_USERNAME"] = self.upstream_credentials[0]
             env["IMAGEGATE_UPSTREAM_PASSWORD"] = self.upstream_credentials[1]
+        env.update(self.settings)
         return env
 
     def prepare(self) -> None:
