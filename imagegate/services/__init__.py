@@ -24,6 +24,7 @@ from imagegate.db import Database
 from imagegate.services.access import AccessService
 from imagegate.services.accounts import AccountService
 from imagegate.services.allowlist import AllowlistService
+from imagegate.services.audit import AuditService
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from imagegate.services.orgs import OrganizationService
 from imagegate.services.publishers import PublisherService
@@ -34,6 +35,7 @@ __all__ = [
     "AccountService",
     "AllowlistService",
     "AlreadyExists",
+    "AuditService",
     "InvalidInput",
     "NotFound",
     "OrganizationService",
@@ -58,6 +60,12 @@ class Services:
     access: AccessService
     publishers: PublisherService
     allowlist: AllowlistService
+
+    @property
+    def audit(self) -> AuditService:
+        """Reading the audit trail. Stateless over the database, so built on use rather
+        than a field every ``Services(...)`` construction would have to pass."""
+        return AuditService(self.database)
 
 
 async def open_services(
