@@ -226,6 +226,9 @@ ROWS = [
         params={"namespace": "oldpub"},
         witness=("/v2/publishers", "root"),
     ),
+    # Audit logs are read by owners only; the organization is the account in the path.
+    Row("GET", "/v2/auditlogs/{account}", owners_only(200), params={"account": "acme"}),
+    Row("GET", "/v2/auditlogs/{account}/actions", owners_only(200), params={"account": "acme"}),
 ]
 
 

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from imagegate.config import Settings
 from imagegate.core.errors import RegistryError
+from imagegate.http.api.auditlogs import AuditLogsApi
 from imagegate.http.api.auth import ApiTokens, AuthApi, load_key
 from imagegate.http.api.framework import (
     ApiError,
@@ -48,6 +49,7 @@ def endpoints(settings: Settings, services: Services, tokens: ApiTokens) -> list
         *GroupsApi(services, public_url).endpoints(),
         *TokensApi(services, public_url).endpoints(),
         *PublishersApi(services).endpoints(),
+        *AuditLogsApi(services).endpoints(),
     ]
 
 
