@@ -24,10 +24,13 @@ def add_parsers(
         "Print the configuration that routes a client's Docker Hub pulls through the "
         "gateway: podman registries.conf, containerd hosts.toml, or how Docker uses it."
     )
+    # No database options (``shared``): only the settings naming the gateway are read.
     parser = groups.add_parser(
-        "client-config", help="client configuration", description=description, parents=shared
+        "client-config", help="client configuration", description=description
     )
-    parser.add_argument("--for", dest="client", required=True, choices=CLIENT_KINDS)
+    parser.add_argument(
+        "--for", dest="client", required=True, choices=CLIENT_KINDS, help="the client to configure"
+    )
     parser.add_argument(
         "--server",
         metavar="URL",
