@@ -17,9 +17,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from imagegate import logs
+from imagegate.audit.retention import RetentionTask
+from imagegate.audit.webhooks import WebhookDispatcher
 from imagegate.auth.tokens import SigningKey, TokenIssuer
 from imagegate.config import Settings
 from imagegate.core.errors import RegistryError
+from imagegate.db import Database
 from imagegate.hosted.interfaces import HostedRegistry
 from imagegate.hosted.registry import HostedContent
 from imagegate.http import api, console
@@ -80,6 +83,25 @@ def build_app(
 
 
 @contextlib.asynccontextmanager
+async def _audit_background(settings: Settings, database: Database) -> AsyncIterator[None]:
+    """Audit retention, and webhook delivery when receivers are configured."""
+    async with contextlib.AsyncExitStack() as stack:
+        retention = RetentionTask(database, settings.audit_retention_days)
+        await retention.start()
+        stack.push_async_callback(retention.close)
+        if settings.audit_webhook_urls:
+            webhooks = WebhookDispatcher(
+                database,
+                settings.audit_webhook_urls,
+                settings.audit_webhook_authorization,
+                registry_url=settings.public_url,
+            )
+            await webhooks.start()
+            stack.push_async_callback(webhooks.close)
+        yield
+
+
+@contextlib.asynccontextmanager
 async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
     """Open the database and the content store, build the app, and close both after."""
     services = await open_services(settings)
@@ -89,7 +111,9 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
         try:
             hosted = HostedContent(proxy.store)
             hosted.purge_expired_uploads()
-            yield build_app(settings, services, proxy, hosted)
+            app = build_app(settings, services, proxy, hosted)
+            async with _audit_background(settings, services.database):
+                yield app
         finally:
             await proxy.close()
     finally:
