@@ -12,11 +12,12 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from imagegate.auth.passwords import (
     PasswordHasher,
@@ -26,6 +27,7 @@ from imagegate.auth.passwords import (
 )
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, User
+from imagegate.services.audit_log import record
 from imagegate.services.common import Clock, account_name, claim_account_name, user_id, utcnow
 from imagegate.services.credential_cache import CredentialCache
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound
@@ -143,6 +145,30 @@ _TOKEN_COLUMNS = (
 )
 
 
+def _token_audit(token: TokenInfo) -> dict[str, Any]:
+    """What the audit trail keeps of a token: never its secret or its hash."""
+    expires_at = token.expires_at.isoformat() if token.expires_at is not None else None
+    return {
+        "uuid": token.uuid,
+        "label": token.description,
+        "scopes": list(token.scopes),
+        "active": token.active,
+        "expires_at": expires_at,
+    }
+
+
+async def _locked_user(conn: AsyncConnection, name: str) -> Any:
+    """The user's id and admin flag, the row locked until the transaction ends."""
+    row = (
+        await conn.execute(
+            select(User.id, User.is_admin).where(User.name == name).with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"user {name!r} does not exist")
+    return row
+
+
 def _token_info(username: str, row: Any) -> TokenInfo:
     return TokenInfo(
         row.id,
@@ -198,6 +224,8 @@ class AccountService:
                         is_admin=admin,
                     )
                 )
+                after = {"email": email, "admin": admin}
+                await record(conn, "user.create", account=None, name=name, before=None, after=after)
         except IntegrityError:  # lost a race with another command creating the same name
             raise AlreadyExists(f"the name {name!r} is already taken") from None
         return UserInfo(name, email, now, admin)
@@ -218,11 +246,18 @@ class AccountService:
     async def set_admin(self, name: str, admin: bool = True) -> None:
         """Make ``name`` a gateway admin (or not): admins manage publisher overrides."""
         async with self._db.write() as conn:
-            result = await conn.execute(
-                update(User).where(User.name == name).values(is_admin=admin).returning(User.id)
+            user = await _locked_user(conn, name)
+            if bool(user.is_admin) == admin:
+                return
+            await conn.execute(update(User).where(User.id == user.id).values(is_admin=admin))
+            await record(
+                conn,
+                "user.admin.change",
+                account=None,
+                name=name,
+                before={"admin": not admin},
+                after={"admin": admin},
             )
-            if result.first() is None:
-                raise NotFound(f"user {name!r} does not exist")
 
     async def set_password(self, name: str, password: str) -> None:
         """Replace a user's password; cached sign-ins with the old one stop working."""
@@ -236,6 +271,10 @@ class AccountService:
             )
             if result.first() is None:
                 raise NotFound(f"user {name!r} does not exist")
+            # Who changed whose password, and when; nothing about either password.
+            await record(
+                conn, "user.password.change", account=None, name=name, before=None, after=None
+            )
 
     async def create_token(
         self,
@@ -294,20 +333,28 @@ class AccountService:
                 )
                 .returning(AccessToken.id)
             )
-        assert token_id is not None
-        info = TokenInfo(
-            token_id,
-            username,
-            description,
-            now,
-            expires_at,
-            None,
-            True,
-            token_uuid,
-            scopes,
-            creator_ip,
-            creator_ua,
-        )
+            assert token_id is not None
+            info = TokenInfo(
+                token_id,
+                username,
+                description,
+                now,
+                expires_at,
+                None,
+                True,
+                token_uuid,
+                scopes,
+                creator_ip,
+                creator_ua,
+            )
+            await record(
+                conn,
+                "user.access_token.create",
+                account=None,
+                name=username,
+                before=None,
+                after=_token_audit(info),
+            )
         return info, token.secret
 
     async def list_tokens(self, username: str) -> list[TokenInfo]:
@@ -356,44 +403,68 @@ class AccountService:
             changes["description"] = description
         if not changes:
             return await self.get_token(username, token_uuid)
+        missing = f"access token {token_uuid!r} not found"
+        return await self._change_token(username, AccessToken.uuid == token_uuid, changes, missing)
+
+    async def _change_token(
+        self, username: str, which: ColumnElement[bool], changes: dict[str, Any], missing: str
+    ) -> TokenInfo:
+        """Apply ``changes`` (``TokenInfo`` field names that are also columns) to the
+        user's token ``which``, and record them; ``NotFound(missing)`` when there is none."""
         async with self._db.write() as conn:
             owner_id = await user_id(conn, username)
             row = (
                 await conn.execute(
-                    update(AccessToken)
-                    .where(AccessToken.user_id == owner_id, AccessToken.uuid == token_uuid)
-                    .values(**changes)
-                    .returning(*_TOKEN_COLUMNS)
+                    select(*_TOKEN_COLUMNS)
+                    .where(and_(AccessToken.user_id == owner_id, which))
+                    .with_for_update()
                 )
             ).first()
             if row is None:
-                raise NotFound(f"access token {token_uuid!r} not found")
-            return _token_info(username, row)
+                raise NotFound(missing)
+            before = _token_info(username, row)
+            after = replace(before, **changes)
+            if after == before:
+                return after
+            await conn.execute(
+                update(AccessToken).where(AccessToken.id == before.id).values(**changes)
+            )
+            await record(
+                conn,
+                "user.access_token.update",
+                account=None,
+                name=username,
+                before=_token_audit(before),
+                after=_token_audit(after),
+            )
+            return after
 
     async def delete_token(self, username: str, token_uuid: str) -> None:
         """Delete a token for good; the very next sign-in with it fails."""
         async with self._db.write() as conn:
             owner_id = await user_id(conn, username)
-            result = await conn.execute(
-                delete(AccessToken)
-                .where(AccessToken.user_id == owner_id, AccessToken.uuid == token_uuid)
-                .returning(AccessToken.id)
-            )
-            if result.first() is None:
+            row = (
+                await conn.execute(
+                    delete(AccessToken)
+                    .where(AccessToken.user_id == owner_id, AccessToken.uuid == token_uuid)
+                    .returning(*_TOKEN_COLUMNS)
+                )
+            ).first()
+            if row is None:
                 raise NotFound(f"access token {token_uuid!r} not found")
+            await record(
+                conn,
+                "user.access_token.delete",
+                account=None,
+                name=username,
+                before=_token_audit(_token_info(username, row)),
+                after=None,
+            )
 
     async def deactivate_token(self, username: str, token_id: int) -> None:
         """Revoke a token; the very next sign-in with it fails."""
-        async with self._db.write() as conn:
-            owner_id = await user_id(conn, username)
-            result = await conn.execute(
-                update(AccessToken)
-                .where(AccessToken.id == token_id, AccessToken.user_id == owner_id)
-                .values(active=False)
-                .returning(AccessToken.id)
-            )
-            if result.first() is None:
-                raise NotFound(f"user {username!r} has no access token {token_id}")
+        missing = f"user {username!r} has no access token {token_id}"
+        await self._change_token(username, AccessToken.id == token_id, {"active": False}, missing)
 
     async def authenticate(self, username: str, secret: str) -> str | None:
         """The canonical username if ``secret`` is the user's password or live token.

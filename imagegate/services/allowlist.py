@@ -9,12 +9,14 @@ the list matches what a pull asks for however the entry was typed.
 from __future__ import annotations
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from imagegate.core.errors import NameInvalid
 from imagegate.core.names import parse_repository
 from imagegate.db import Database
 from imagegate.db.models import AllowlistEntry
 from imagegate.db.statements import insert_unless_present
+from imagegate.services.audit_log import record
 from imagegate.services.common import Clock, org_id, utcnow
 from imagegate.services.errors import InvalidInput
 
@@ -28,6 +30,19 @@ def canonical_repository(repository: str) -> str:
         return parse_repository(repository).full
     except NameInvalid as exc:
         raise InvalidInput(exc.message) from None
+
+
+async def _record(conn: AsyncConnection, org: str, name: str, *, listed: bool) -> None:
+    """Record ``name`` put on (``listed``) or taken off the organization's allowlist."""
+    entry = {"repository": name}
+    await record(
+        conn,
+        "org.allowlist.add" if listed else "org.allowlist.remove",
+        account=org,
+        name=name,
+        before=None if listed else entry,
+        after=entry if listed else None,
+    )
 
 
 class AllowlistService:
@@ -68,7 +83,10 @@ class AllowlistService:
                     [AllowlistEntry.org_id, AllowlistEntry.repository],
                 ).returning(AllowlistEntry.repository)
             )
-            return added.first() is not None
+            if added.first() is None:
+                return False
+            await _record(conn, org, name, listed=True)
+            return True
 
     async def remove(self, org: str, repository: str) -> bool:
         """Take ``repository`` off the allowlist; False when it was not on it."""
@@ -80,4 +98,7 @@ class AllowlistService:
                 .where(AllowlistEntry.org_id == the_org_id, AllowlistEntry.repository == name)
                 .returning(AllowlistEntry.repository)
             )
-            return removed.first() is not None
+            if removed.first() is None:
+                return False
+            await _record(conn, org, name, listed=False)
+            return True

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from imagegate.db import Database
-from imagegate.db.models import Organization, Team, TeamMember, User
+from imagegate.db.models import Organization, Team, TeamMember, TeamPermission, User
 from imagegate.db.statements import insert_unless_present
+from imagegate.services.audit_log import record
 from imagegate.services.common import (
     Clock,
     account_name,
@@ -115,22 +117,87 @@ async def _team_info(conn: AsyncConnection, team_id: int) -> TeamInfo:
     return TeamInfo(row.id, row.name, row.description, int(row.member_count))
 
 
-async def _ensure_team(conn: AsyncConnection, the_org_id: int, team: str, now: dt.datetime) -> None:
-    """Create ``team`` in the organization unless it is there (concurrent calls agree)."""
-    await conn.execute(
-        insert_unless_present(
-            conn,
-            Team,
-            {"org_id": the_org_id, "name": team, "created_at": now},
-            [Team.org_id, Team.name],
-        )
+def _team_state(team: str, description: str) -> dict[str, Any]:
+    return {"team": team, "description": description}
+
+
+def _membership(teams: Sequence[str]) -> dict[str, Any]:
+    """A user's place in an organization as the audit trail shows it (role ``None``: not
+    a member)."""
+    role = None if not teams else "owner" if OWNERS_TEAM in teams else "member"
+    return {"role": role, "teams": sorted(teams)}
+
+
+async def _teams_of(conn: AsyncConnection, the_org_id: int, the_user_id: int) -> list[str]:
+    names = await conn.scalars(
+        select(Team.name)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(Team.org_id == the_org_id, TeamMember.user_id == the_user_id)
+    )
+    return sorted(names)
+
+
+async def _record_membership(
+    conn: AsyncConnection, org: str, user: str, before: Sequence[str], after: Sequence[str]
+) -> None:
+    """Record a change of ``user``'s teams: joining or leaving the organization when they
+    were in no team before or are in none after, else joining or leaving one team."""
+    if not before:
+        action = "org.member.add"
+    elif not after:
+        action = "org.member.remove"
+    elif len(after) > len(before):
+        action = "org.team.member.add"
+    else:
+        action = "org.team.member.remove"
+    await record(
+        conn, action, account=org, name=user, before=_membership(before), after=_membership(after)
     )
 
 
+async def _create_team(
+    conn: AsyncConnection,
+    org: str,
+    the_org_id: int,
+    team: str,
+    now: dt.datetime,
+    description: str = "",
+) -> int | None:
+    """Create and record ``team``; ``None`` when it exists (concurrent calls agree)."""
+    added = await conn.scalar(
+        insert_unless_present(
+            conn,
+            Team,
+            {"org_id": the_org_id, "name": team, "description": description, "created_at": now},
+            [Team.org_id, Team.name],
+        ).returning(Team.id)
+    )
+    if added is not None:
+        after = _team_state(team, description)
+        await record(conn, "org.team.create", account=org, name=team, before=None, after=after)
+    return added
+
+
+async def _ensure_team(
+    conn: AsyncConnection, org: str, the_org_id: int, team: str, now: dt.datetime
+) -> int:
+    """The team's id, creating it unless it is there."""
+    created = await _create_team(conn, org, the_org_id, team, now)
+    return created if created is not None else await _team_id(conn, the_org_id, org, team)
+
+
 async def _join_team(
-    conn: AsyncConnection, the_team_id: int, the_user_id: int, now: dt.datetime
+    conn: AsyncConnection,
+    org: str,
+    the_org_id: int,
+    team: str,
+    user: str,
+    now: dt.datetime,
 ) -> bool:
-    """Put the user in the team; False when they already were in it."""
+    """Put the user in the (existing) team and record it; False when they already were."""
+    the_team_id = await _team_id(conn, the_org_id, org, team)
+    the_user_id = await user_id(conn, user)
+    before = await _teams_of(conn, the_org_id, the_user_id)
     added = await conn.execute(
         insert_unless_present(
             conn,
@@ -139,7 +206,10 @@ async def _join_team(
             [TeamMember.team_id, TeamMember.user_id],
         ).returning(TeamMember.user_id)
     )
-    return added.first() is not None
+    if added.first() is None:
+        return False
+    await _record_membership(conn, org, user, before, [*before, team])
+    return True
 
 
 async def _refuse_last_owner(
@@ -272,14 +342,22 @@ class _Management:
                     )
                 )
                 if current.teams == (OWNERS_TEAM,):  # keep them a member of the org
-                    await _ensure_team(conn, the_org_id, MEMBERS_TEAM, now)
-                    members_team = await _team_id(conn, the_org_id, org, MEMBERS_TEAM)
+                    members_team = await _ensure_team(conn, org, the_org_id, MEMBERS_TEAM, now)
                     await conn.execute(
                         insert(TeamMember).values(
                             team_id=members_team, user_id=the_user_id, created_at=now
                         )
                     )
-            return await self._member(conn, org, the_org_id, user)
+            changed = await self._member(conn, org, the_org_id, user)
+            await record(
+                conn,
+                "org.member.role.change",
+                account=org,
+                name=user,
+                before=_membership(current.teams),
+                after=_membership(changed.teams),
+            )
+            return changed
 
     async def list_teams(
         self,
@@ -324,19 +402,7 @@ class _Management:
         _check_description(description)
         async with self._db.write() as conn:
             the_org_id = await org_id(conn, org)
-            added = await conn.scalar(
-                insert_unless_present(
-                    conn,
-                    Team,
-                    {
-                        "org_id": the_org_id,
-                        "name": team,
-                        "description": description,
-                        "created_at": self._clock(),
-                    },
-                    [Team.org_id, Team.name],
-                ).returning(Team.id)
-            )
+            added = await _create_team(conn, org, the_org_id, team, self._clock(), description)
             if added is None:
                 raise AlreadyExists(f"team {team!r} already exists in organization {org!r}")
             return await _team_info(conn, added)
@@ -352,6 +418,10 @@ class _Management:
         async with self._db.write() as conn:
             the_org_id = await org_id(conn, org)
             the_team_id = await _team_id(conn, the_org_id, org, team)
+            old_description = await conn.scalar(
+                select(Team.description).where(Team.id == the_team_id).with_for_update()
+            )
+            before = _team_state(team, old_description or "")
             changes: dict[str, str] = {}
             if name is not None and name != team:
                 if OWNERS_TEAM in (team, name):
@@ -364,13 +434,19 @@ class _Management:
                 changes["name"] = name
             if description is not None:
                 changes["description"] = description
-            if changes:
+            after = _team_state(
+                changes.get("name", team), changes.get("description", before["description"])
+            )
+            if after != before:
                 try:
                     await conn.execute(update(Team).where(Team.id == the_team_id).values(**changes))
                 except IntegrityError:
                     raise AlreadyExists(
                         f"team {name!r} already exists in organization {org!r}"
                     ) from None
+                await record(
+                    conn, "org.team.update", account=org, name=team, before=before, after=after
+                )
             return await _team_info(conn, the_team_id)
 
     async def delete_team(self, org: str, team: str) -> None:
@@ -380,16 +456,38 @@ class _Management:
         async with self._db.write() as conn:
             the_org_id = await org_id(conn, org)
             the_team_id = await _team_id(conn, the_org_id, org, team)
+            # What goes with the team: its description, memberships and permissions.
+            description = await conn.scalar(
+                select(Team.description).where(Team.id == the_team_id).with_for_update()
+            )
+            members = await conn.scalars(
+                select(User.name)
+                .join(TeamMember, TeamMember.user_id == User.id)
+                .where(TeamMember.team_id == the_team_id)
+            )
+            grants = await conn.execute(
+                select(TeamPermission.repository, TeamPermission.permission).where(
+                    TeamPermission.team_id == the_team_id
+                )
+            )
+            before = {
+                **_team_state(team, description or ""),
+                "members": sorted(members),
+                "permissions": sorted(
+                    ({"repository": r.repository, "permission": r.permission} for r in grants),
+                    key=lambda grant: grant["repository"] or "",
+                ),
+            }
             await conn.execute(delete(Team).where(Team.id == the_team_id))
+            await record(conn, "org.team.delete", account=org, name=team, before=before, after=None)
 
     async def add_team_member(self, org: str, team: str, user: str) -> bool:
         """Put ``user`` in an existing team (making them a member of ``org``); False when
         they already were in it."""
         async with self._db.write() as conn:
-            the_org_id = await org_id(conn, org)
-            the_team_id = await _team_id(conn, the_org_id, org, team)
-            the_user_id = await user_id(conn, user)
-            return await _join_team(conn, the_team_id, the_user_id, self._clock())
+            # Locked, so the teams recorded as before and after are exact under concurrency.
+            the_org_id = await org_id(conn, org, lock=True)
+            return await _join_team(conn, org, the_org_id, team, user, self._clock())
 
     async def remove_team_member(self, org: str, team: str, user: str) -> None:
         """Take ``user`` out of one team; ``NotFound`` if they are not in it. The last
@@ -398,15 +496,18 @@ class _Management:
             the_org_id = await org_id(conn, org, lock=True)
             the_team_id = await _team_id(conn, the_org_id, org, team)
             the_user_id = await user_id(conn, user)
+            before = await _teams_of(conn, the_org_id, the_user_id)
+            if team not in before:
+                raise NotFound(f"user {user!r} not found in team {team!r} of {org!r}")
             if team == OWNERS_TEAM:
                 await _refuse_last_owner(conn, the_team_id, org, user)
-            removed = await conn.execute(
-                delete(TeamMember)
-                .where(TeamMember.team_id == the_team_id, TeamMember.user_id == the_user_id)
-                .returning(TeamMember.user_id)
+            await conn.execute(
+                delete(TeamMember).where(
+                    TeamMember.team_id == the_team_id, TeamMember.user_id == the_user_id
+                )
             )
-            if removed.first() is None:
-                raise NotFound(f"user {user!r} not found in team {team!r} of {org!r}")
+            after = [name for name in before if name != team]
+            await _record_membership(conn, org, user, before, after)
 
 
 def _check_description(description: str) -> None:
@@ -440,6 +541,8 @@ class OrganizationService(_Management):
                 await conn.execute(
                     insert(TeamMember).values(team_id=team_id, user_id=owner_id, created_at=now)
                 )
+                after = {"owner": owner}
+                await record(conn, "org.create", account=name, name=name, before=None, after=after)
         except IntegrityError:  # lost a race with another command creating the same name
             raise AlreadyExists(f"the name {name!r} is already taken") from None
         return OrgInfo(name, now)
@@ -450,15 +553,7 @@ class OrganizationService(_Management):
         team_name(team)
         async with self._db.write() as conn:
             the_org_id = await org_id(conn, org)
-            added = await conn.execute(
-                insert_unless_present(
-                    conn,
-                    Team,
-                    {"org_id": the_org_id, "name": team, "created_at": self._clock()},
-                    [Team.org_id, Team.name],
-                ).returning(Team.id)
-            )
-            if added.first() is None:
+            if await _create_team(conn, org, the_org_id, team, self._clock()) is None:
                 raise AlreadyExists(f"team {team!r} already exists in organization {org!r}")
 
     async def add_member(self, org: str, user: str, team: str = MEMBERS_TEAM) -> bool:
@@ -470,11 +565,9 @@ class OrganizationService(_Management):
         team_name(team)
         now = self._clock()
         async with self._db.write() as conn:
-            the_org_id = await org_id(conn, org)
-            the_user_id = await user_id(conn, user)
-            await _ensure_team(conn, the_org_id, team, now)
-            the_team_id = await _team_id(conn, the_org_id, org, team)
-            return await _join_team(conn, the_team_id, the_user_id, now)
+            the_org_id = await org_id(conn, org, lock=True)  # exact before and after, as above
+            await _ensure_team(conn, org, the_org_id, team, now)
+            return await _join_team(conn, org, the_org_id, team, user, now)
 
     async def remove_member(self, org: str, user: str) -> tuple[str, ...]:
         """Take ``user`` out of every team of ``org``; returns the teams they were in.
@@ -505,7 +598,9 @@ class OrganizationService(_Management):
                     TeamMember.team_id.in_([t.id for t in teams]),
                 )
             )
-            return tuple(t.name for t in teams)
+            names = tuple(t.name for t in teams)
+            await _record_membership(conn, org, user, names, ())
+            return names
 
     async def get_org(self, name: str) -> OrgInfo:
         async with self._db.read() as conn:

@@ -27,6 +27,7 @@ from imagegate.core.names import OFFICIAL_NAMESPACE, parse_repository
 from imagegate.db import Database
 from imagegate.db.models import PublisherOverride
 from imagegate.db.statements import insert_or_replace
+from imagegate.services.audit_log import record
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import InvalidInput, NotFound
 
@@ -111,19 +112,42 @@ class PublisherService:
         check_namespace(namespace)
         values = {"namespace": namespace, "status": status.value, "updated_at": self._clock()}
         async with self._db.write() as conn:
+            old = await conn.scalar(
+                select(PublisherOverride.status)
+                .where(PublisherOverride.namespace == namespace)
+                .with_for_update()
+            )
             await conn.execute(
                 insert_or_replace(conn, PublisherOverride, values, [PublisherOverride.namespace])
             )
+            if old != status.value:
+                await record(
+                    conn,
+                    "publisher.override.set",
+                    account=None,
+                    name=namespace,
+                    before=None if old is None else {"status": old},
+                    after={"status": status.value},
+                )
 
     async def remove_override(self, namespace: str) -> None:
         async with self._db.write() as conn:
             removed = await conn.execute(
                 delete(PublisherOverride)
                 .where(PublisherOverride.namespace == namespace)
-                .returning(PublisherOverride.namespace)
+                .returning(PublisherOverride.status)
             )
-            if removed.first() is None:
+            old = removed.scalar()
+            if old is None:
                 raise NotFound(f"namespace {namespace!r} has no publisher override")
+            await record(
+                conn,
+                "publisher.override.remove",
+                account=None,
+                name=namespace,
+                before={"status": old},
+                after=None,
+            )
 
     async def list_overrides(self) -> list[PublisherOverrideInfo]:
         async with self._db.read() as conn:

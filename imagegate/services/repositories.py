@@ -25,6 +25,7 @@ from imagegate.core.permissions import Permission, Visibility, effective_permiss
 from imagegate.db import Database
 from imagegate.db.models import Organization, Repository, Team, TeamMember, TeamPermission, User
 from imagegate.db.statements import insert_unless_present
+from imagegate.services.audit_log import record
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import InvalidInput, NotFound
 from imagegate.services.orgs import OWNERS_TEAM
@@ -127,6 +128,54 @@ def _scope(org: str, path: str | None) -> str:
     return f"every repository of {org}" if path is None else f"{org}/{path}"
 
 
+async def _record_visibility(
+    conn: AsyncConnection, repository: RepositoryName, before: str | None, after: str | None
+) -> None:
+    """Record a repository created (``before`` None), deleted (``after`` None) or made
+    public or private."""
+    if before is None:
+        action = "repo.create"
+    elif after is None:
+        action = "repo.delete"
+    else:
+        action = "repo.change_privacy"
+    await record(
+        conn,
+        action,
+        account=repository.namespace,
+        name=repository.full,
+        before=None if before is None else {"visibility": before},
+        after=None if after is None else {"visibility": after},
+    )
+
+
+def _grant(team: str, permission: Permission) -> dict[str, str] | None:
+    """A team's permission as the audit trail shows it; ``None`` for no permission."""
+    if permission is Permission.NONE:
+        return None
+    return {"team": team, "permission": permission.label}
+
+
+async def _record_permission(
+    conn: AsyncConnection,
+    org: str,
+    team: str,
+    path: str | None,
+    before: Permission,
+    after: Permission,
+) -> None:
+    """Record a team's permission on ``org/path`` (``None``: the whole namespace) going
+    from ``before`` to ``after``."""
+    await record(
+        conn,
+        "repo.permission.remove" if after is Permission.NONE else "repo.permission.set",
+        account=org,
+        name=org if path is None else f"{org}/{path}",
+        before=_grant(team, before),
+        after=_grant(team, after),
+    )
+
+
 class RepositoryService:
     def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
         self._db = db
@@ -150,9 +199,13 @@ class RepositoryService:
                     Repository,
                     {"org_id": the_org_id, "name": repository.path, "created_at": self._clock()},
                     [Repository.org_id, Repository.name],
-                ).returning(Repository.id)
+                ).returning(Repository.visibility)
             )
-            return created.first() is not None
+            visibility = created.scalar()
+            if visibility is None:
+                return False
+            await _record_visibility(conn, repository, None, visibility)
+            return True
 
     async def get(self, repository: RepositoryName) -> Visibility | None:
         """The repository's visibility; ``None`` when it is not hosted here."""
@@ -166,28 +219,30 @@ class RepositoryService:
             the_org_id = await _org_id(
                 conn, repository.namespace, f"cannot set the visibility of {repository}"
             )
-            change = (
-                update(Repository)
-                .where(Repository.org_id == the_org_id, Repository.name == repository.path)
-                .values(visibility=visibility.value)
-                .returning(Repository.id)
-            )
-            if (await conn.execute(change)).first() is not None:
-                return False
-            values = {
-                "org_id": the_org_id,
-                "name": repository.path,
-                "visibility": visibility.value,
-                "created_at": self._clock(),
-            }
-            created = await conn.execute(
-                insert_unless_present(
-                    conn, Repository, values, [Repository.org_id, Repository.name]
-                ).returning(Repository.id)
-            )
-            if created.first() is not None:
-                return True
-            await conn.execute(change)  # a first push created it in between (PostgreSQL)
+            this = and_(Repository.org_id == the_org_id, Repository.name == repository.path)
+            current = select(Repository.visibility).where(this).with_for_update()
+            before = await conn.scalar(current)
+            if before is None:
+                values = {
+                    "org_id": the_org_id,
+                    "name": repository.path,
+                    "visibility": visibility.value,
+                    "created_at": self._clock(),
+                }
+                created = await conn.execute(
+                    insert_unless_present(
+                        conn, Repository, values, [Repository.org_id, Repository.name]
+                    ).returning(Repository.id)
+                )
+                if created.first() is not None:
+                    await _record_visibility(conn, repository, None, visibility.value)
+                    return True
+                before = await conn.scalar(current)  # a first push created it in between
+            if before != visibility.value:
+                await conn.execute(
+                    update(Repository).where(this).values(visibility=visibility.value)
+                )
+                await _record_visibility(conn, repository, before, visibility.value)
             return False
 
     async def list(self, org: str) -> builtins.list[RepositoryInfo]:
@@ -214,9 +269,13 @@ class RepositoryService:
                 delete(Repository)
                 .where(Repository.org_id == org.scalar_subquery())
                 .where(Repository.name == repository.path)
-                .returning(Repository.id)
+                .returning(Repository.visibility)
             )
-            return removed.first() is not None
+            visibility = removed.scalar()
+            if visibility is None:
+                return False
+            await _record_visibility(conn, repository, visibility, None)
+            return True
 
     async def grant(
         self, org: str, team: str, repository: str | None, permission: Permission
@@ -253,13 +312,16 @@ class RepositoryService:
                         updated_at=now,
                     )
                 )
-                return Permission.NONE
-            await conn.execute(
-                update(TeamPermission)
-                .where(where)
-                .values(permission=permission.label, updated_at=now)
-            )
-            return Permission.parse(before)
+            else:
+                await conn.execute(
+                    update(TeamPermission)
+                    .where(where)
+                    .values(permission=permission.label, updated_at=now)
+                )
+            previous = Permission.NONE if before is None else Permission.parse(before)
+            if previous is not permission:
+                await _record_permission(conn, org, team, repository, previous, permission)
+            return previous
 
     async def revoke(self, org: str, team: str, repository: str | None) -> Permission:
         """Take away ``team``'s permission on ``repository`` (``None``: the namespace-wide
@@ -278,6 +340,10 @@ class RepositoryService:
                     .returning(TeamPermission.permission)
                 )
             ).scalar()
+            if removed is not None:
+                await _record_permission(
+                    conn, org, team, repository, Permission.parse(removed), Permission.NONE
+                )
         if removed is None:
             raise NotFound(
                 f"team {team!r} of {org!r} has no permission on {_scope(org, repository)}"

@@ -1,0 +1,38 @@
+"""Recording a change in the audit trail, inside the transaction that makes it.
+
+A change and its audit record commit or roll back together: a failed command leaves no
+record, and a recorded change cannot be lost to a crash between two transactions. (Pull
+decisions are batched elsewhere; changes are rare, so one more INSERT costs nothing.)
+Callers return before recording when nothing changed, and read ``before`` in the same
+transaction, after locking what they change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from imagegate.audit.events import AuditEvent, change
+from imagegate.db.models import AuditRecord
+
+
+async def record_change(conn: AsyncConnection, event: AuditEvent) -> None:
+    """Insert ``event`` in ``conn``'s transaction."""
+    await conn.execute(insert(AuditRecord).values(**event.to_row()))
+
+
+async def record(
+    conn: AsyncConnection,
+    action: str,
+    *,
+    account: str | None,
+    name: str,
+    before: Any,
+    after: Any,
+    **data: Any,
+) -> None:
+    """Record ``action`` by whoever acts now (``audit.context``), with before and after."""
+    event = change(action, account=account, name=name, before=before, after=after, **data)
+    await record_change(conn, event)
