@@ -38,6 +38,7 @@ from imagegate.db.models import (
     TeamPermission,
     User,
 )
+from imagegate.services.audit_log import record
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import NotFound
 from imagegate.services.orgs import OWNERS_TEAM
@@ -185,10 +186,12 @@ class AccessService:
         allow_verified_publishers: bool | None = None,
         allow_community: bool | None = None,
     ) -> ImageAccessSettings:
-        """Change only the given settings, in one UPDATE; returns the settings now in force.
+        """Change only the given settings, and record the change; returns the settings now
+        in force.
 
-        A single statement means two owners changing different toggles at the same
-        moment both get their change: there is no read-modify-write to lose one.
+        The organization's row is locked while its settings are read and updated, so two
+        owners changing different toggles at the same moment both get their change and
+        each record's ``before`` is what that change replaced.
         """
         given = {
             "enabled": enabled,
@@ -196,21 +199,37 @@ class AccessService:
             "allow_verified_publishers": allow_verified_publishers,
             "allow_community": allow_community,
         }
-        changes = {_COLUMNS[name].key: value for name, value in given.items() if value is not None}
+        changes = {name: value for name, value in given.items() if value is not None}
         if not changes:
             return await self.get_settings(org)
         async with self._db.write() as conn:
             row = (
                 await conn.execute(
-                    update(Organization)
-                    .where(Organization.name == org)
-                    .values(**changes, updated_at=self._clock())
-                    .returning(*_COLUMNS.values())
+                    select(*_COLUMNS.values()).where(Organization.name == org).with_for_update()
                 )
             ).first()
             if row is None:
                 raise NotFound(f"organization {org!r} does not exist")
-        return _settings(row)
+            before = {name: bool(value) for name, value in zip(_COLUMNS, row, strict=True)}
+            after = {**before, **changes}
+            if after != before:
+                await conn.execute(
+                    update(Organization)
+                    .where(Organization.name == org)
+                    .values(
+                        **{_COLUMNS[name].key: value for name, value in changes.items()},
+                        updated_at=self._clock(),
+                    )
+                )
+                await record(
+                    conn,
+                    "org.settings.update",
+                    account=org,
+                    name=org,
+                    before=before,
+                    after=after,
+                )
+        return _settings([after[name] for name in _COLUMNS])
 
     async def requester(self, username: str | None) -> Requester:
         """Who asks, with every organization they belong to and its settings now."""
