@@ -204,6 +204,11 @@ class WebhookDispatcher:
         if lease <= 2 * timeout:
             # The lease is renewed before each request; it must outlive the longest one.
             raise ValueError("the lease must be longer than twice the request timeout")
+        if authorization and any(urlsplit(url).username for url in urls):
+            # aiohttp would refuse every request: two sets of credentials.
+            raise ValueError(
+                "a webhook URL has credentials in it and an Authorization header is set too"
+            )
         self._db = db
         self._headers = {"Content-Type": EVENTS_MEDIA_TYPE}
         if authorization:
@@ -292,9 +297,6 @@ class _Endpoint:
                     exc,
                     extra={"webhook": self.stats.url, "failures": self.stats.failures},
                 )
-                await self._pause(backoff)
-                backoff = min(backoff * 2, settings.backoff_max)
-                continue
             except (SQLAlchemyError, OSError) as exc:
                 # The database is down or busy: the batch stays where it is; try again.
                 log.warning(
@@ -304,12 +306,16 @@ class _Endpoint:
                     exc,
                     extra={"webhook": self.stats.url},
                 )
-                await self._pause(backoff)
-                backoff = min(backoff * 2, settings.backoff_max)
+            except Exception:
+                # A bug must not end delivery for good: say so loudly and keep trying.
+                log.exception("webhook %s: unexpected error", self.stats.url)
+            else:
+                backoff = settings.backoff_initial
+                if not sent:  # nothing to send, or another gateway holds the lease
+                    await self._pause(settings.poll_interval)
                 continue
-            backoff = settings.backoff_initial
-            if not sent:  # nothing to send, or another gateway holds the lease
-                await self._pause(settings.poll_interval)
+            await self._pause(backoff)
+            backoff = min(backoff * 2, settings.backoff_max)
 
     async def _deliver_next(self) -> bool:
         """Send the next batch; whether there was one (and this process may send it)."""

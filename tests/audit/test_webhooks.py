@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from imagegate.audit.webhooks import (
     envelope,
     redacted,
 )
+from imagegate.bootstrap import running_gateway
+from imagegate.config import load_settings
 from imagegate.db import Database
 from imagegate.db.models import AuditRecord, WebhookCursor
 from tests.db.fixtures import database, database_url, empty_tables, postgres_url
@@ -152,6 +155,11 @@ def test_logged_urls_carry_no_credentials() -> None:
     assert redacted("https://u:secret@hooks.example:8443/in?token=x#f") == (
         "https://hooks.example:8443/in"
     )
+
+
+def test_credentials_both_in_a_url_and_as_a_header_are_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="credentials"):
+        WebhookDispatcher(None, ["https://u:p@hooks.example/"], "Bearer t")  # type: ignore[arg-type]
 
 
 def _ids(events: Sequence[AuditEvent]) -> list[int | None]:
@@ -403,3 +411,26 @@ async def test_two_gateways_on_one_postgresql_database_deliver_each_event_once(
             await gateway.close()
         await one.dispose()
         await two.dispose()
+
+
+async def test_the_gateway_delivers_to_the_configured_receivers(
+    tmp_path: Path, receiver: MakeReceiver
+) -> None:
+    hooks = await receiver()
+    settings = load_settings(
+        {
+            "IMAGEGATE_DATA_DIR": str(tmp_path / "data"),
+            "IMAGEGATE_HUB_API_URL": "",
+            "IMAGEGATE_AUDIT_WEBHOOK_URLS": f"{hooks.url}, ",
+            "IMAGEGATE_AUDIT_WEBHOOK_AUTHORIZATION": "Bearer from-settings",
+        }
+    )
+    db = Database(settings.effective_database_url)
+    try:
+        async with running_gateway(settings):
+            await eventually(lambda: _cursors_exist(db, [hooks.url]))
+            ids = await record(db, pull(1))
+            await eventually(lambda: hooks.event_ids == ids)
+        assert hooks.headers[0]["Authorization"] == "Bearer from-settings"
+    finally:
+        await db.dispose()
