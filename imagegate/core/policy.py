@@ -23,6 +23,14 @@ from dataclasses import dataclass
 from imagegate.core.categories import Category, PublisherStatus
 from imagegate.core.names import RepositoryName
 from imagegate.core.permissions import HostedRepository, Permission
+from imagegate.core.signin import (
+    NOT_ENFORCED,
+    Refusal,
+    SignInRefusal,
+    SignInRequirement,
+    sign_in_refusal,
+    unenforceable_message,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,10 @@ class Requester:
     def is_anonymous(self) -> bool:
         return self.username is None
 
+    @property
+    def orgs(self) -> tuple[str, ...]:
+        return tuple(m.org for m in self.memberships)
+
     def membership(self, org: str) -> Membership | None:
         return next((m for m in self.memberships if m.org == org), None)
 
@@ -79,6 +91,17 @@ class Outcome(enum.StrEnum):
     FORBIDDEN = "forbidden"  # a member without the permission the action needs
     UNAUTHENTICATED = "unauthenticated"  # sign in first
     READ_ONLY = "read_only"  # a proxied namespace: nothing can be written there
+    # Enforce sign-in (registry.json), checked before everything else:
+    SIGN_IN_REQUIRED = "sign_in_required"  # anonymous, and sign-in is enforced (401)
+    NOT_IN_ALLOWED_ORGS = "not_in_allowed_orgs"  # signed in, in none of the allowed orgs
+    SIGN_IN_UNENFORCEABLE = "sign_in_unenforceable"  # invalid registry.json: fail closed
+
+
+_SIGN_IN_OUTCOMES = {
+    Refusal.SIGN_IN_REQUIRED: Outcome.SIGN_IN_REQUIRED,
+    Refusal.NOT_ALLOWED_ORG: Outcome.NOT_IN_ALLOWED_ORGS,
+    Refusal.UNENFORCEABLE: Outcome.SIGN_IN_UNENFORCEABLE,
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +112,7 @@ class Decision:
     reason: str  # why, for logs and the audit trail
     org: str | None = None  # the organization whose rule decided a refusal
     hosted: HostedRepository | None = None  # set when the repository is stored here
+    orgs: tuple[str, ...] = ()  # the requester's organizations, for the audit trail
 
     @property
     def allowed(self) -> bool:
@@ -105,6 +129,10 @@ class Decision:
             return f"requested access to the resource is denied: {self.reason}"
         if self.outcome is Outcome.UNAUTHENTICATED:
             return f"authentication required: {self.reason}"
+        if self.outcome is Outcome.SIGN_IN_UNENFORCEABLE:
+            return unenforceable_message()  # the file's problem is for the logs only
+        # The sign-in refusals' reasons are the client's text: Docker Desktop's own words
+        # for a user outside the allowed organizations.
         return self.reason
 
 
@@ -128,12 +156,32 @@ def _not_allowed_reason(category: Category) -> str:
     return f"{category.label} are not allowed"
 
 
+def sign_in_check(requirement: SignInRequirement, requester: Requester) -> SignInRefusal | None:
+    """Enforce sign-in's verdict on ``requester``: ``None`` when it lets them through."""
+    return sign_in_refusal(requirement, requester.username, {m.org for m in requester.memberships})
+
+
+def _sign_in_decision(
+    requirement: SignInRequirement,
+    requester: Requester,
+    repository: RepositoryName,
+    category: Category,
+) -> Decision | None:
+    refusal = sign_in_check(requirement, requester)
+    if refusal is None:
+        return None
+    outcome = _SIGN_IN_OUTCOMES[refusal.kind]
+    return Decision(outcome, repository, category, refusal.reason)
+
+
 def decide_pull(
     requester: Requester,
     repository: RepositoryName,
     publisher: PublisherStatus,
     namespace_org: str | None,
     hosted: HostedRepository | None = None,
+    *,
+    sign_in: SignInRequirement = NOT_ENFORCED,
 ) -> Decision:
     """Decide whether ``requester`` may pull from ``repository``.
 
@@ -141,11 +189,15 @@ def decide_pull(
     if any; ``publisher`` is the namespace's publisher status (community when unknown);
     ``hosted`` is set when the repository is stored here (pushed by the organization):
     then its visibility and the requester's permission decide who may read it, where a
-    proxied organization namespace is readable by every member.
+    proxied organization namespace is readable by every member. ``sign_in`` is what
+    registry.json enforces; it is checked first.
     """
     own = requester.membership(namespace_org) if namespace_org is not None else None
     category = Category.ORGANIZATION if own is not None else base_category(repository, publisher)
 
+    refused = _sign_in_decision(sign_in, requester, repository, category)
+    if refused is not None:
+        return refused
     if namespace_org is not None and hosted is not None and not hosted.readable:
         return _refuse_private(requester, repository, category, namespace_org, own is not None)
     if namespace_org is not None and own is None and hosted is None:
@@ -226,14 +278,21 @@ def decide_write(
     permission: Permission,
     needed: Permission,
     action: str,
+    *,
+    sign_in: SignInRequirement = NOT_ENFORCED,
 ) -> Decision:
     """May ``requester`` write to ``repository`` with a permission of at least ``needed``?
 
-    ``action`` names the write for messages: "push to", "delete from".
+    ``action`` names the write for messages: "push to", "delete from". ``sign_in`` is
+    what registry.json enforces; it is checked first.
 
     Only organization namespaces hold repositories of their own; every other namespace
     is proxied from the upstream and read-only.
     """
+    written = Category.ORGANIZATION if namespace_org is not None else Category.COMMUNITY
+    refused = _sign_in_decision(sign_in, requester, repository, written)
+    if refused is not None:
+        return refused
     if namespace_org is None:
         return Decision(
             Outcome.READ_ONLY,

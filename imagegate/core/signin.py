@@ -10,8 +10,9 @@ mistake is an error naming exactly what is wrong, so the gateway can fail closed
 from __future__ import annotations
 
 import codecs
+import enum
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from imagegate.core.names import validate_account_name
@@ -160,3 +161,39 @@ def unenforceable_message() -> str:
         "invalid), so every request is refused; ask your administrator to run "
         "'imagegate enforce-sign-in check'"
     )
+
+
+class Refusal(enum.StrEnum):
+    """Why enforce sign-in turns a client away."""
+
+    UNENFORCEABLE = "sign_in_unenforceable"  # the file is invalid: everybody, fail closed
+    SIGN_IN_REQUIRED = "sign_in_required"  # anonymous
+    NOT_ALLOWED_ORG = "not_in_allowed_orgs"  # signed in, a member of none of the orgs
+
+
+@dataclass(frozen=True)
+class SignInRefusal:
+    kind: Refusal
+    message: str  # what the client shows
+    reason: str  # what the logs and the audit trail keep
+
+
+def sign_in_refusal(
+    requirement: SignInRequirement, username: str | None, member_of: Collection[str]
+) -> SignInRefusal | None:
+    """Whether ``username`` (``None``: anonymous), a member of the organizations
+    ``member_of``, is turned away by ``requirement``; ``None`` lets them through to the
+    image access decision."""
+    if requirement.problem is not None:
+        reason = f"{requirement.source}: {requirement.problem}"
+        return SignInRefusal(Refusal.UNENFORCEABLE, unenforceable_message(), reason)
+    orgs = requirement.allowed_orgs
+    if not orgs:
+        return None
+    if username is None:
+        message = sign_in_required_message(orgs)
+        return SignInRefusal(Refusal.SIGN_IN_REQUIRED, message, message)
+    if any(org in member_of for org in orgs):
+        return None
+    message = membership_message(orgs)
+    return SignInRefusal(Refusal.NOT_ALLOWED_ORG, message, message)
