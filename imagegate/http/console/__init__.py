@@ -3,7 +3,8 @@
 Modules, one concept each: ``sessions`` (signed session cookies carrying the CSRF
 token), ``pages`` (what every page goes through: session, CSRF, who may see it,
 rendering), then one module per area: ``signin``, ``home``, ``image_access`` (with the
-allowlist and "try a pull"), ``members`` and ``tokens``. Templates live in
+allowlist and "try a pull"), ``members``, ``tokens`` and ``activity`` (the audit
+trail, with its charts drawn from ``charts``' pure geometry). Templates live in
 ``templates/``, the one stylesheet and the copy button's few lines of script in
 ``static/``.
 """
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from imagegate.config import Settings
+from imagegate.http.console.activity import Activity
 from imagegate.http.console.home import Home
 from imagegate.http.console.image_access import ImageAccess
 from imagegate.http.console.members import Members
@@ -38,5 +40,6 @@ def routes(settings: Settings, services: Services) -> list[BaseRoute]:
         *ImageAccess(console).routes(),
         *Members(console).routes(),
         *Tokens(console).routes(),
+        *Activity(console).routes(),
         Mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static"),
     ]
