@@ -20,6 +20,7 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
+from imagegate.audit.context import set_actor
 from imagegate.http.api.framework import ApiError, Call, Endpoint, Json, json_response
 from imagegate.services import Services
 from imagegate.services.accounts import SignedIn
@@ -113,10 +114,13 @@ class ApiTokens:
         return Caller(username, bool(claims.get("imagegate_read_only")))
 
     def caller(self, request: Request) -> Caller:
+        """The signed-in user, who is from now on the actor of this request's changes."""
         kind, _, token = request.headers.get("authorization", "").partition(" ")
         if kind.lower() not in ("bearer", "jwt") or not token.strip():
             raise ApiError(401, "authentication required: send Authorization: Bearer <token>")
-        return self.verify(token.strip())
+        caller = self.verify(token.strip())
+        set_actor(caller.username)
+        return caller
 
 
 def _credentials_body(name: str, secret: str) -> Json:

@@ -20,6 +20,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from imagegate.audit.context import set_actor
 from imagegate.http.console.sessions import Session, SessionCookies
 from imagegate.services import NotFound, Services
 from imagegate.services.orgs import MemberInfo
@@ -171,6 +172,7 @@ class Console:
                     "Owners only",
                     f"Only owners of {org.name} can change this. Nothing was changed.",
                 )
+        set_actor(visit.session.username)  # the audit trail names who changes anything
         return await handler(visit)
 
     async def _read_form(self, visit: Visit) -> Visit | Response:
