@@ -51,8 +51,10 @@ def build_app(
     )
     authorizer = Authorizer(RegistryAuthenticator(issuer, realm), services.access)
     push = PushAPI(authorizer, hosted, services.repositories)
-    registry = RegistryAPI(authorizer, proxy, hosted, push, services.repositories)
-    token = TokenEndpoint(issuer, services.accounts.authenticate, realm.service)
+    registry = RegistryAPI(authorizer, proxy, hosted, push, services.repositories, services.signin)
+    token = TokenEndpoint(
+        issuer, services.accounts.authenticate, realm.service, services.signin.refusal
+    )
     readiness = Readiness({"database": services.database.ping, "storage": proxy.ready})
 
     async def registry_error(request: Request, exc: Exception) -> Response:

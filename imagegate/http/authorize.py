@@ -83,7 +83,7 @@ def _raise_refusal(decision: Decision, scope: str) -> None:
     detail = {"repository": decision.repository.full, "org": decision.org}
     if decision.outcome is Outcome.ALLOWED:
         return
-    if decision.outcome is Outcome.UNAUTHENTICATED:
+    if decision.outcome in (Outcome.UNAUTHENTICATED, Outcome.SIGN_IN_REQUIRED):
         raise Unauthorized(decision.message, scope=scope)
     if decision.outcome is Outcome.READ_ONLY:
         raise Unsupported(decision.message, detail=detail)

@@ -3,7 +3,8 @@
 Routes match from the right, because repository names contain ``/`` (and may even hold
 a component called ``manifests``). Every repository-scoped request is authorized first
 (``authorize``); reads of a hosted repository are served from local storage, all other
-reads from the pull-through cache; writes go to ``push``.
+reads from the pull-through cache; writes go to ``push``. The catalog names no
+repository, so enforce sign-in is checked for it here.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from imagegate.core.errors import (
 )
 from imagegate.core.names import RepositoryName, parse_reference
 from imagegate.core.policy import Decision
+from imagegate.core.signin import Refusal, SignInRefusal
 from imagegate.hosted.interfaces import HostedRegistry
 from imagegate.http.authorize import Authorizer
 from imagegate.http.push import PushAPI
@@ -51,6 +53,12 @@ class Catalog(Protocol):
         self, username: str | None, n: int | None = None, last: str | None = None
     ) -> list[str]:
         """Hosted repositories the caller may read, sorted, after ``last``, at most ``n``."""
+        ...
+
+
+class SignInGate(Protocol):
+    async def refusal(self, username: str | None) -> SignInRefusal | None:
+        """Why enforce sign-in turns ``username`` (``None``: anonymous) away, if it does."""
         ...
 
 
@@ -90,11 +98,13 @@ class RegistryAPI:
         hosted: HostedRegistry,
         push: PushAPI,
         catalog: Catalog,
+        signin: SignInGate,
     ) -> None:
         self._authorizer = authorizer
         self._proxy = proxy
         self._hosted = hosted
         self._catalog = catalog
+        self._signin = signin
         self._handlers: dict[str, Handler] = {
             "manifest": self._manifest,
             "blob": self._blob,
@@ -229,7 +239,13 @@ class RegistryAPI:
         return Response(body, headers=headers, media_type="application/vnd.oci.image.index.v1+json")
 
     async def _list_catalog(self, request: Request) -> Response:
-        identity = self._authorizer.auth.identify(request, "registry:catalog:*")
+        scope = "registry:catalog:*"
+        identity = self._authorizer.auth.identify(request, scope)
+        refusal = await self._signin.refusal(identity.username)
+        if refusal is not None:
+            if refusal.kind is Refusal.SIGN_IN_REQUIRED:
+                raise Unauthorized(refusal.message, scope=scope)
+            raise Denied(refusal.message)
         n, last = _page(request)
         if n == 0:
             return JSONResponse({"repositories": []})

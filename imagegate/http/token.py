@@ -2,7 +2,8 @@
 
 A request with credentials and no scope is a login check (``docker login``). Anonymous
 clients get tokens too; what they may pull is decided on each registry request, so a
-policy change applies before any token expires.
+policy change applies before any token expires. Enforce sign-in (``admit``) refuses
+credentials of a user outside the allowed organizations, so ``docker login`` fails.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from imagegate.auth.tokens import IssuedToken, TokenIssuer
 from imagegate.core.errors import RegistryError, Unauthorized
 from imagegate.core.names import parse_repository
 from imagegate.core.scopes import Scope, parse_scopes
+from imagegate.core.signin import SignInRefusal
 from imagegate.services.accounts import SignedIn
 
 logger = logging.getLogger("imagegate.auth")
 
 Authenticate = Callable[[str, str], Awaitable[str | None]]
+# Why enforce sign-in turns a signed-in user away, or None to let them in.
+Admit = Callable[[str], Awaitable[SignInRefusal | None]]
 # Tokens carry what was asked for; each request is still authorized against the
 # database's current state, so a grant here never outlives a permission change.
 GRANTABLE_ACTIONS = frozenset({"pull", "push", "delete", "*"})
@@ -34,10 +38,17 @@ MAX_FORM_BYTES = 64 * 1024
 
 
 class TokenEndpoint:
-    def __init__(self, issuer: TokenIssuer, authenticate: Authenticate, service: str) -> None:
+    def __init__(
+        self,
+        issuer: TokenIssuer,
+        authenticate: Authenticate,
+        service: str,
+        admit: Admit | None = None,
+    ) -> None:
         self._issuer = issuer
         self._authenticate = authenticate
         self._service = service
+        self._admit = admit
 
     async def get(self, request: Request) -> Response:
         credentials = _basic_credentials(request)
@@ -87,6 +98,11 @@ class TokenEndpoint:
                 extra={"event": "login", "user": name, "outcome": "failure"},
             )
             raise Unauthorized("incorrect username or password")
+        refusal = await self._admit(username) if self._admit is not None else None
+        if refusal is not None:
+            extra = {"event": "login", "user": username, "outcome": refusal.kind.value}
+            logger.info("login refused: %s", refusal.reason, extra=extra)
+            raise Unauthorized(refusal.message)
         request.state.user = username
         logger.info("login", extra={"event": "login", "user": username, "outcome": "success"})
         return username

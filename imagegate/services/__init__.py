@@ -29,6 +29,7 @@ from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, Ser
 from imagegate.services.orgs import OrganizationService
 from imagegate.services.publishers import PublisherService
 from imagegate.services.repositories import RepositoryService
+from imagegate.services.signin import SignInService
 
 __all__ = [
     "AccessService",
@@ -43,6 +44,7 @@ __all__ = [
     "RepositoryService",
     "ServiceError",
     "Services",
+    "SignInService",
     "close_services",
     "open_services",
     "running_services",
@@ -60,6 +62,12 @@ class Services:
     access: AccessService
     publishers: PublisherService
     allowlist: AllowlistService
+
+    @property
+    def signin(self) -> SignInService:
+        """Enforce sign-in (registry.json): the one instance the access decisions consult,
+        so its cache is shared; injected into ``AccessService`` by ``open_services``."""
+        return self.access.signin
 
     @property
     def audit(self) -> AuditService:
@@ -88,10 +96,18 @@ async def open_services(
         accounts=AccountService(database, hasher=password_hasher),
         orgs=OrganizationService(database),
         repositories=RepositoryService(database),
-        access=AccessService(database, publishers),
+        access=AccessService(database, publishers, signin=_signin(database, settings)),
         publishers=publishers,
         allowlist=AllowlistService(database),
     )
+
+
+def _signin(database: Database, settings: Settings) -> SignInService:
+    # The data directory's registry.json may be created or removed at any time; an
+    # explicitly configured one must exist (a missing one fails closed).
+    explicit = settings.registry_json_path if settings.registry_json else None
+    path = explicit or settings.data_dir / "registry.json"
+    return SignInService(database, path, missing_ok=explicit is None)
 
 
 async def close_services(services: Services) -> None:

@@ -25,7 +25,13 @@ from imagegate.core.permissions import (
     Visibility,
     effective_permission,
 )
-from imagegate.core.policy import Decision, ImageAccessSettings, Membership, Requester
+from imagegate.core.policy import (
+    Decision,
+    ImageAccessSettings,
+    Membership,
+    Requester,
+    sign_in_check,
+)
 from imagegate.core.policy import decide_pull as decide
 from imagegate.core.policy import decide_write as decide_writing
 from imagegate.db import Database
@@ -43,6 +49,7 @@ from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import NotFound
 from imagegate.services.orgs import OWNERS_TEAM
 from imagegate.services.publishers import PublisherService
+from imagegate.services.signin import SignInService
 
 # ImageAccessSettings field -> organizations column, in the dataclass's field order.
 _COLUMNS = {
@@ -162,10 +169,17 @@ def needs_publisher_status(
 
 class AccessService:
     def __init__(
-        self, db: Database, publishers: PublisherService, *, clock: Clock = utcnow
+        self,
+        db: Database,
+        publishers: PublisherService,
+        *,
+        signin: SignInService | None = None,
+        clock: Clock = utcnow,
     ) -> None:
+        """``signin``: enforce sign-in (registry.json); not enforced when omitted."""
         self._db = db
         self._publishers = publishers
+        self.signin = signin or SignInService(db, None)
         self._clock = clock
 
     async def get_settings(self, org: str) -> ImageAccessSettings:
@@ -248,7 +262,9 @@ class AccessService:
 
         Everything is read fresh, in one snapshot, on every call; a hosted repository's
         visibility and the requester's permission on it decide who may read it.
+        Enforce sign-in is checked against the memberships in that same snapshot.
         """
+        sign_in = await self.signin.requirement()
         requester, namespace_org, visibility, permission = await self._facts(
             username, repository, allowlist=True
         )
@@ -256,9 +272,11 @@ class AccessService:
         if namespace_org is not None and visibility is not None:
             hosted = HostedRepository(visibility, permission)
         publisher = PublisherStatus.COMMUNITY  # not consulted unless a policy binds
-        if needs_publisher_status(requester, repository, namespace_org, hosted):
+        if sign_in_check(sign_in, requester) is None and needs_publisher_status(
+            requester, repository, namespace_org, hosted
+        ):
             publisher = await self._publishers.status(repository.namespace)
-        return decide(requester, repository, publisher, namespace_org, hosted)
+        return decide(requester, repository, publisher, namespace_org, hosted, sign_in=sign_in)
 
     async def decide_write(
         self, username: str | None, repository: RepositoryName, needed: Permission, action: str
@@ -268,8 +286,11 @@ class AccessService:
         ``action`` names the write in messages: "push to", "delete from". Only
         organization namespaces can be written; everything else is proxied, read-only.
         """
+        sign_in = await self.signin.requirement()
         requester, namespace_org, _, permission = await self._facts(username, repository)
-        return decide_writing(requester, repository, namespace_org, permission, needed, action)
+        return decide_writing(
+            requester, repository, namespace_org, permission, needed, action, sign_in=sign_in
+        )
 
     async def _facts(
         self, username: str | None, repository: RepositoryName, *, allowlist: bool = False
