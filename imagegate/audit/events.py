@@ -169,11 +169,15 @@ def change(
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     origin = current_origin()
+    # A change to one repository (its visibility, a team's permission on it, its place on
+    # an allowlist) names it in the repository column too, so a filter on it finds them.
+    about_repository = action.startswith(("repo.", "org.allowlist.")) and "/" in name
     return AuditEvent(
         action,
         actor=current_actor(),
         account=account,
         name=name,
+        repository=name if about_repository else None,
         client_ip=origin.client_ip,
         user_agent=origin.user_agent,
         data={"before": before, "after": after, **data},
