@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from imagegate import logs
+from imagegate.audit.recorder import AuditRecorder
 from imagegate.audit.retention import RetentionTask
 from imagegate.audit.webhooks import WebhookDispatcher
 from imagegate.auth.tokens import SigningKey, TokenIssuer
@@ -31,7 +32,8 @@ from imagegate.http.challenge import TokenRealm
 from imagegate.http.errors import error_response, internal_error_response
 from imagegate.http.health import Readiness, healthz
 from imagegate.http.identity import RegistryAuthenticator
-from imagegate.http.middleware import RequestLogMiddleware
+from imagegate.http.metrics import MetricsEndpoint, audit_metrics
+from imagegate.http.middleware import AuditMiddleware, RequestLogMiddleware
 from imagegate.http.push import PushAPI
 from imagegate.http.registry import RegistryAPI
 from imagegate.http.token import TokenEndpoint
@@ -43,18 +45,27 @@ TOKEN_ISSUER = "imagegate"
 
 
 def build_app(
-    settings: Settings, services: Services, proxy: RegistryContent, hosted: HostedRegistry
+    settings: Settings,
+    services: Services,
+    proxy: RegistryContent,
+    hosted: HostedRegistry,
+    audit: AuditRecorder,
 ) -> Starlette:
     realm = TokenRealm(settings.public_url)
     issuer = TokenIssuer(
         SigningKey.load_or_create(settings.keys_dir), TOKEN_ISSUER, settings.token_ttl_seconds
     )
-    authorizer = Authorizer(RegistryAuthenticator(issuer, realm), services.access)
+    authorizer = Authorizer(RegistryAuthenticator(issuer, realm), services.access, audit)
     push = PushAPI(authorizer, hosted, services.repositories)
     registry = RegistryAPI(authorizer, proxy, hosted, push, services.repositories, services.signin)
     token = TokenEndpoint(
-        issuer, services.accounts.authenticate, realm.service, services.signin.refusal
+        issuer,
+        services.accounts.authenticate,
+        realm.service,
+        services.signin.refusal,
+        audit=audit,
     )
+    metrics = MetricsEndpoint(audit_metrics(audit))
     readiness = Readiness({"database": services.database.ping, "storage": proxy.ready})
 
     async def registry_error(request: Request, exc: Exception) -> Response:
@@ -68,19 +79,21 @@ def build_app(
     all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     app = Starlette(
         routes=[
-            *api.routes(settings, services),
-            *console.routes(settings, services),
+            *api.routes(settings, services, audit),
+            *console.routes(settings, services, audit),
             Route("/v2/", registry.base, methods=["GET", "HEAD"]),
             Route("/v2", registry.base, methods=["GET", "HEAD"]),
             Route("/v2/{path:path}", registry.dispatch, methods=all_methods),
             Route("/token", token.get, methods=["GET"]),
             Route("/token", token.post, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/metrics", metrics.get, methods=["GET"]),
             Route("/readyz", readiness.endpoint, methods=["GET", "HEAD"]),
         ],
         exception_handlers={RegistryError: registry_error, Exception: internal_error},
     )
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(AuditMiddleware, audit=audit)
     return app
 
 
@@ -113,9 +126,14 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
         try:
             hosted = HostedContent(proxy.store)
             hosted.purge_expired_uploads()
-            app = build_app(settings, services, proxy, hosted)
-            async with _audit_background(settings, services.database):
-                yield app
+            audit = AuditRecorder(services.database)
+            audit.start()
+            try:
+                app = build_app(settings, services, proxy, hosted, audit)
+                async with _audit_background(settings, services.database):
+                    yield app
+            finally:
+                await audit.close()  # what is still buffered, before the database closes
         finally:
             await proxy.close()
     finally:

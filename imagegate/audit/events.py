@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from imagegate.audit.context import current_actor, current_origin
 
@@ -78,7 +78,16 @@ PUSH = "registry.push"
 DELETE = "registry.delete"
 LOGIN = "auth.login"
 ALLOWED = "allowed"
+INCORRECT_CREDENTIALS = "incorrect username or password"
 DENIED = "denied"
+
+
+class AuditSink(Protocol):
+    """Where events go: ``recorder.AuditRecorder`` queues them for the database."""
+
+    def record(self, event: AuditEvent) -> None:
+        """Queue ``event`` for the audit trail, without waiting."""
+        ...
 
 
 def utcnow() -> dt.datetime:
@@ -154,6 +163,36 @@ class AuditEvent:
 
 
 _COLUMNS = tuple(name for name in AuditEvent.__dataclass_fields__ if name not in ("orgs", "data"))
+
+
+def login(user: str, *, signed_in: bool, outcome: str, reason: str, via: str) -> AuditEvent:
+    """A sign-in attempt with credentials, from where the current request comes.
+
+    ``user`` is the name given, so a failed attempt shows which account was tried;
+    ``via`` says where: ``registry`` (a token request: docker/podman login and pulls),
+    ``api`` or ``console``.
+    """
+    origin = current_origin()
+    return AuditEvent(
+        LOGIN,
+        actor=user[:255],
+        name=user[:255],
+        decision=ALLOWED if signed_in else DENIED,
+        outcome=outcome,
+        reason=reason,
+        client_ip=origin.client_ip,
+        user_agent=origin.user_agent,
+        data={"via": via},
+    )
+
+
+def signed_in_event(name: str, user: str | None, *, via: str) -> AuditEvent:
+    """A password or token sign-in of ``name`` that gave ``user`` (``None``: refused)."""
+    if user is None:
+        return login(
+            name, signed_in=False, outcome="failure", reason=INCORRECT_CREDENTIALS, via=via
+        )
+    return login(user, signed_in=True, outcome="success", reason="", via=via)
 
 
 def change(

@@ -3,7 +3,9 @@
 Every repository-scoped request passes through here: the bearer token must grant the
 action on the repository (else 401 with the scope to ask for), then the access service
 decides with the database's current state (else 401, 403 or 405 with its message). Each
-decision is logged as one structured line.
+decision is logged as one structured line and recorded in the audit trail: a refusal at
+once, before it is raised; an allowance when the response starts, so the event carries
+the digest the response names (a manifest pulled by tag).
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ from typing import Protocol
 
 from starlette.requests import Request
 
+from imagegate.audit.context import current_origin, set_actor
+from imagegate.audit.events import ALLOWED, DELETE, DENIED, PULL, PUSH, AuditEvent, AuditSink
+from imagegate.core.categories import Category
+from imagegate.core.digests import is_digest
 from imagegate.core.errors import Denied, Unauthorized, Unsupported
 from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.permissions import Permission
 from imagegate.core.policy import Decision, Outcome
 from imagegate.http.identity import Identity, RegistryAuthenticator
+from imagegate.http.middleware import record_with_response
 
 logger = logging.getLogger("imagegate.access")
 
@@ -35,15 +42,19 @@ class AccessDecider(Protocol):
 
 
 class Authorizer:
-    def __init__(self, auth: RegistryAuthenticator, access: AccessDecider) -> None:
+    def __init__(
+        self, auth: RegistryAuthenticator, access: AccessDecider, audit: AuditSink
+    ) -> None:
         self.auth = auth
         self._access = access
+        self._audit = audit
 
     async def pull(self, request: Request, raw_name: str, kind: str, ref: str) -> Decision:
         repository = parse_repository(raw_name)
         identity = self.auth.require(request, repository, raw_name, ("pull",), "pull")
         decision = await self._access.decide_pull(identity.username, repository)
         _log(request, identity, decision, kind, ref)
+        self._record(request, _event(request, PULL, identity, decision, kind, ref))
         _raise_refusal(decision, f"repository:{raw_name}:pull")
         return decision
 
@@ -75,8 +86,19 @@ class Authorizer:
         identity = self.auth.require(request, repository, raw_name, token_actions, scope)
         decision = await self._access.decide_write(identity.username, repository, needed, action)
         _log(request, identity, decision, kind, ref)
+        verb = DELETE if needed >= Permission.ADMIN else PUSH
+        self._record(request, _event(request, verb, identity, decision, kind, ref))
         _raise_refusal(decision, f"repository:{raw_name}:{scope}")
         return identity, decision
+
+    def _record(self, request: Request, event: AuditEvent) -> None:
+        # Whatever this request changes (a first push creates the repository) is the
+        # requester's doing.
+        set_actor(event.actor)
+        if event.decision == ALLOWED:
+            record_with_response(request, event, self._audit)
+        else:
+            self._audit.record(event)
 
 
 def _raise_refusal(decision: Decision, scope: str) -> None:
@@ -107,4 +129,36 @@ def _log(request: Request, identity: Identity, decision: Decision, kind: str, re
             "reason": decision.reason,
             "client": request.client.host if request.client else None,
         },
+    )
+
+
+def _event(
+    request: Request, action: str, identity: Identity, decision: Decision, kind: str, ref: str
+) -> AuditEvent:
+    origin = current_origin()
+    repository = decision.repository
+    # The organization the event belongs to: the one whose rule refused it, else the
+    # one whose namespace it is (a member's organization images, a hosted repository).
+    account = decision.org
+    if account is None and (decision.category is Category.ORGANIZATION or decision.hosted):
+        account = repository.namespace
+    data = {"request": kind, "method": request.method}
+    if kind == "upload":  # an upload's id is no image reference
+        data["upload"], ref = ref, ""
+    return AuditEvent(
+        action,
+        actor=identity.username,
+        account=account,
+        orgs=decision.orgs,
+        name=repository.full,
+        repository=repository.full,
+        reference=ref or None,
+        digest=ref if is_digest(ref) else None,
+        category=decision.category.value,
+        decision=ALLOWED if decision.allowed else DENIED,
+        outcome=decision.outcome.value,
+        reason=decision.reason,
+        client_ip=origin.client_ip,
+        user_agent=origin.user_agent,
+        data=data,
     )

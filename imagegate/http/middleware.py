@@ -8,24 +8,17 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterable
-from typing import Protocol
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagegate.audit.context import Origin, set_origin
-from imagegate.audit.events import AuditEvent
+from imagegate.audit.events import AuditEvent, AuditSink
 
 logger = logging.getLogger("imagegate.request")
 # The scope state key under which AuditMiddleware keeps a decision until the response.
 _DEFERRED = "audit_deferred"
 _DIGEST_HEADER = b"docker-content-digest"
-
-
-class AuditSink(Protocol):
-    def record(self, event: AuditEvent) -> None:
-        """Queue ``event`` for the audit trail, without waiting."""
-        ...
 
 
 class RequestLogMiddleware:

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from imagegate.audit.events import INCORRECT_CREDENTIALS, AuditSink, login
 from imagegate.auth.tokens import IssuedToken, TokenIssuer
 from imagegate.core.errors import RegistryError, Unauthorized
 from imagegate.core.names import parse_repository
@@ -35,6 +36,7 @@ GRANTABLE_ACTIONS = frozenset({"pull", "push", "delete", "*"})
 # What a read-only personal access token (scope repo:read) may be granted.
 READ_ONLY_ACTIONS = frozenset({"pull"})
 MAX_FORM_BYTES = 64 * 1024
+VIA = "registry"  # where logins here come from, in the audit trail
 
 
 class TokenEndpoint:
@@ -44,11 +46,14 @@ class TokenEndpoint:
         authenticate: Authenticate,
         service: str,
         admit: Admit | None = None,
+        *,
+        audit: AuditSink,
     ) -> None:
         self._issuer = issuer
         self._authenticate = authenticate
         self._service = service
         self._admit = admit
+        self._audit = audit
 
     async def get(self, request: Request) -> Response:
         credentials = _basic_credentials(request)
@@ -93,19 +98,24 @@ class TokenEndpoint:
         name, secret = credentials
         username = await self._authenticate(name, secret) if name and secret else None
         if username is None:
-            logger.info(
-                "login failed",
-                extra={"event": "login", "user": name, "outcome": "failure"},
-            )
-            raise Unauthorized("incorrect username or password")
+            self._note_login(name, "failure", INCORRECT_CREDENTIALS)
+            raise Unauthorized(INCORRECT_CREDENTIALS)
         refusal = await self._admit(username) if self._admit is not None else None
         if refusal is not None:
-            extra = {"event": "login", "user": username, "outcome": refusal.kind.value}
-            logger.info("login refused: %s", refusal.reason, extra=extra)
+            self._note_login(username, refusal.kind.value, refusal.reason)
             raise Unauthorized(refusal.message)
         request.state.user = username
-        logger.info("login", extra={"event": "login", "user": username, "outcome": "success"})
+        self._note_login(username, "success")
         return username
+
+    def _note_login(self, user: str, outcome: str, reason: str = "") -> None:
+        """Log a credentialed attempt and record it in the audit trail."""
+        extra = {"event": "login", "user": user, "outcome": outcome}
+        logger.info("login %s%s", outcome, f": {reason}" if reason else "", extra=extra)
+        signed_in = outcome == "success"
+        self._audit.record(
+            login(user, signed_in=signed_in, outcome=outcome, reason=reason, via=VIA)
+        )
 
     def _issue(self, username: str, scopes: list[Scope]) -> IssuedToken:
         grantable = GRANTABLE_ACTIONS

@@ -276,7 +276,8 @@ class AccessService:
             requester, repository, namespace_org, hosted
         ):
             publisher = await self._publishers.status(repository.namespace)
-        return decide(requester, repository, publisher, namespace_org, hosted, sign_in=sign_in)
+        decision = decide(requester, repository, publisher, namespace_org, hosted, sign_in=sign_in)
+        return replace(decision, orgs=requester.orgs)
 
     async def decide_write(
         self, username: str | None, repository: RepositoryName, needed: Permission, action: str
@@ -288,9 +289,10 @@ class AccessService:
         """
         sign_in = await self.signin.requirement()
         requester, namespace_org, _, permission = await self._facts(username, repository)
-        return decide_writing(
+        decision = decide_writing(
             requester, repository, namespace_org, permission, needed, action, sign_in=sign_in
         )
+        return replace(decision, orgs=requester.orgs)
 
     async def _facts(
         self, username: str | None, repository: RepositoryName, *, allowlist: bool = False

@@ -5,7 +5,17 @@ from pathlib import Path
 
 import imagegate.core
 
-ALLOWED = {"__future__", "collections", "dataclasses", "enum", "hashlib", "re", "typing"}
+ALLOWED = {
+    "__future__",
+    "codecs",
+    "collections",
+    "dataclasses",
+    "enum",
+    "hashlib",
+    "json",
+    "re",
+    "typing",
+}
 
 
 def test_core_imports_only_pure_modules() -> None:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from imagegate.audit.events import AuditSink
 from imagegate.config import Settings
 from imagegate.core.errors import RegistryError
 from imagegate.http.api.auditlogs import AuditLogsApi
@@ -40,10 +41,12 @@ OPENAPI_PATH = "/v2/openapi.json"
 API_VERSION = "1"
 
 
-def endpoints(settings: Settings, services: Services, tokens: ApiTokens) -> list[Endpoint]:
+def endpoints(
+    settings: Settings, services: Services, tokens: ApiTokens, audit: AuditSink
+) -> list[Endpoint]:
     public_url = settings.public_url
     return [
-        *AuthApi(services, tokens).endpoints(),
+        *AuthApi(services, tokens, audit).endpoints(),
         *OrgSettingsApi(services).endpoints(),
         *MembersApi(services, public_url).endpoints(),
         *GroupsApi(services, public_url).endpoints(),
@@ -95,10 +98,10 @@ def _routes(table: Sequence[Endpoint], tokens: ApiTokens) -> list[BaseRoute]:
     return routes
 
 
-def routes(settings: Settings, services: Services) -> list[BaseRoute]:
+def routes(settings: Settings, services: Services, audit: AuditSink) -> list[BaseRoute]:
     """The API's routes; they are matched before the registry's ``/v2/`` catch-all."""
     tokens = ApiTokens(load_key(settings.keys_dir))
-    table = endpoints(settings, services, tokens)
+    table = endpoints(settings, services, tokens, audit)
     spec = document(table, API_VERSION)
 
     async def openapi(request: Request) -> Response:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from imagegate.audit.context import set_actor
+from imagegate.audit.events import AuditSink, signed_in_event
 from imagegate.http.api.framework import ApiError, Call, Endpoint, Json, json_response
 from imagegate.services import Services
 from imagegate.services.accounts import SignedIn
@@ -145,12 +146,14 @@ _DETAIL: Json = {
 
 
 class AuthApi:
-    def __init__(self, services: Services, tokens: ApiTokens) -> None:
+    def __init__(self, services: Services, tokens: ApiTokens, audit: AuditSink) -> None:
         self._services = services
         self._tokens = tokens
+        self._audit = audit
 
     async def _sign_in(self, name: str, secret: str) -> str | None:
         user = await self._services.accounts.authenticate(name, secret)
+        self._audit.record(signed_in_event(name, user, via="api"))
         if user is None:
             return None
         info = await self._services.accounts.get_user(str(user))

@@ -16,6 +16,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from imagegate.audit.events import AuditSink
 from imagegate.config import Settings
 from imagegate.http.console.activity import Activity
 from imagegate.http.console.home import Home
@@ -30,13 +31,13 @@ from imagegate.services import Services
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def routes(settings: Settings, services: Services) -> list[BaseRoute]:
+def routes(settings: Settings, services: Services, audit: AuditSink) -> list[BaseRoute]:
     """The console's routes, under ``/console`` (and ``/``, which leads there)."""
     codec = SessionCodec(load_or_create_key(settings.keys_dir))
     console = Console(services, SessionCookies(codec, settings.public_url))
     return [
         *Home(console).routes(),
-        *SignIn(console).routes(),
+        *SignIn(console, audit).routes(),
         *ImageAccess(console).routes(),
         *Members(console).routes(),
         *Tokens(console).routes(),

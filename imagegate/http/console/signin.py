@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from imagegate.audit.events import AuditSink, signed_in_event
 from imagegate.http.console.pages import Console, Need, Visit
 
 _MAX_FIELD = 1024
@@ -18,8 +19,9 @@ def _safe_next(target: str) -> str:
 
 
 class SignIn:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, audit: AuditSink) -> None:
         self.console = console
+        self._audit = audit
 
     async def form(self, visit: Visit) -> Response:
         if visit.session.signed_in:
@@ -42,9 +44,10 @@ class SignIn:
             error = "Enter your username and your password or access token."
         elif len(username) > _MAX_FIELD or len(secret) > _MAX_FIELD:
             error = "That username or password is too long."
-        name = (
-            None if error else await self.console.services.accounts.authenticate(username, secret)
-        )
+        name = None
+        if error is None:
+            name = await self.console.services.accounts.authenticate(username, secret)
+            self._audit.record(signed_in_event(username, name, via="console"))
         if name is None:
             return self.console.render(
                 visit,
