@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import uvicorn
 from starlette.applications import Starlette
@@ -32,7 +33,7 @@ from imagegate.http.challenge import TokenRealm
 from imagegate.http.errors import error_response, internal_error_response
 from imagegate.http.health import Readiness, healthz
 from imagegate.http.identity import RegistryAuthenticator
-from imagegate.http.metrics import MetricsEndpoint, audit_metrics
+from imagegate.http.metrics import Metric, MetricsEndpoint, audit_metrics, webhook_metrics
 from imagegate.http.middleware import AuditMiddleware, RequestLogMiddleware
 from imagegate.http.push import PushAPI
 from imagegate.http.registry import RegistryAPI
@@ -49,8 +50,9 @@ def build_app(
     services: Services,
     proxy: RegistryContent,
     hosted: HostedRegistry,
-    audit: AuditRecorder,
+    pipeline: AuditPipeline,
 ) -> Starlette:
+    audit = pipeline.recorder
     realm = TokenRealm(settings.public_url)
     issuer = TokenIssuer(
         SigningKey.load_or_create(settings.keys_dir), TOKEN_ISSUER, settings.token_ttl_seconds
@@ -65,7 +67,7 @@ def build_app(
         services.signin.refusal,
         audit=audit,
     )
-    metrics = MetricsEndpoint(audit_metrics(audit))
+    metrics = MetricsEndpoint(pipeline.metrics())
     readiness = Readiness({"database": services.database.ping, "storage": proxy.ready})
 
     async def registry_error(request: Request, exc: Exception) -> Response:
@@ -97,13 +99,33 @@ def build_app(
     return app
 
 
+@dataclass(frozen=True)
+class AuditPipeline:
+    """The audit trail's moving parts: the batching recorder, and the webhook sender."""
+
+    recorder: AuditRecorder
+    webhooks: WebhookDispatcher | None = None
+
+    def metrics(self) -> tuple[Metric, ...]:
+        found = audit_metrics(self.recorder)
+        return found + (webhook_metrics(self.webhooks) if self.webhooks else ())
+
+
 @contextlib.asynccontextmanager
-async def _audit_background(settings: Settings, database: Database) -> AsyncIterator[None]:
-    """Audit retention, and webhook delivery when receivers are configured."""
+async def running_audit(settings: Settings, database: Database) -> AsyncIterator[AuditPipeline]:
+    """The recorder, retention, and webhook delivery when receivers are configured.
+
+    They stop in reverse order, the recorder last: what is still buffered is written
+    before the database closes.
+    """
     async with contextlib.AsyncExitStack() as stack:
+        recorder = AuditRecorder(database)
+        recorder.start()
+        stack.push_async_callback(recorder.close)
         retention = RetentionTask(database, settings.audit_retention_days)
         await retention.start()
         stack.push_async_callback(retention.close)
+        webhooks = None
         if settings.audit_webhook_urls:
             webhooks = WebhookDispatcher(
                 database,
@@ -113,7 +135,7 @@ async def _audit_background(settings: Settings, database: Database) -> AsyncIter
             )
             await webhooks.start()
             stack.push_async_callback(webhooks.close)
-        yield
+        yield AuditPipeline(recorder, webhooks)
 
 
 @contextlib.asynccontextmanager
@@ -126,14 +148,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
         try:
             hosted = HostedContent(proxy.store)
             hosted.purge_expired_uploads()
-            audit = AuditRecorder(services.database)
-            audit.start()
-            try:
-                app = build_app(settings, services, proxy, hosted, audit)
-                async with _audit_background(settings, services.database):
-                    yield app
-            finally:
-                await audit.close()  # what is still buffered, before the database closes
+            async with running_audit(settings, services.database) as pipeline:
+                yield build_app(settings, services, proxy, hosted, pipeline)
         finally:
             await proxy.close()
     finally:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from imagegate.audit.recorder import AuditRecorder
+from imagegate.audit.webhooks import WebhookDispatcher
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -57,6 +58,23 @@ def audit_metrics(recorder: AuditRecorder) -> tuple[Metric, ...]:
             "gauge",
             "Audit events recorded and not yet written.",
             lambda: recorder.buffered,
+        ),
+    )
+
+
+def webhook_metrics(dispatcher: WebhookDispatcher) -> tuple[Metric, ...]:
+    return (
+        Metric(
+            "imagegate_audit_webhook_events_delivered_total",
+            "counter",
+            "Audit events webhook receivers acknowledged (all receivers).",
+            lambda: sum(stats.delivered for stats in dispatcher.stats),
+        ),
+        Metric(
+            "imagegate_audit_webhook_failures_total",
+            "counter",
+            "Failed webhook deliveries (each is retried with backoff).",
+            lambda: dispatcher.failures,
         ),
     )
 

@@ -13,8 +13,8 @@ from imagegate.bootstrap import running_gateway
 from imagegate.config import load_settings
 from imagegate.db import Database
 from imagegate.db.models import AuditRecord
-from tests.audit.test_webhooks import eventually
 from tests.db.fixtures import database, database_url
+from tests.support.polling import eventually
 
 __all__ = ["database", "database_url"]
 

@@ -24,17 +24,17 @@ from imagegate.audit.webhooks import (
     envelope,
     redacted,
 )
-from imagegate.bootstrap import running_gateway
+from imagegate.bootstrap import running_audit, running_gateway
 from imagegate.config import load_settings
 from imagegate.db import Database
 from imagegate.db.models import AuditRecord, WebhookCursor
 from tests.db.fixtures import database, database_url, empty_tables, postgres_url
+from tests.support.polling import eventually
 from tests.support.process import free_port
 
 __all__ = ["database", "database_url"]
 
 DIGEST = "sha256:" + "ab" * 32
-DEADLINE = 30.0  # seconds; generous, only a failing test waits this long
 FAST = {
     "poll_interval": 0.02,
     "backoff_initial": 0.02,
@@ -252,19 +252,6 @@ async def dispatcher() -> AsyncIterator[MakeDispatcher]:
         await made.close()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool]) -> None:
-    """Wait until ``check`` holds; fail after ``DEADLINE``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while True:
-        result = check()
-        if result if isinstance(result, bool) else await result:
-            return
-        if loop.time() > deadline:
-            pytest.fail(f"not within {DEADLINE} s: {getattr(check, '__name__', check)}")
-        await asyncio.sleep(0.02)
-
-
 async def _cursors_exist(db: Database, urls: Sequence[str]) -> bool:
     async with db.read() as conn:
         found = await conn.scalars(
@@ -432,5 +419,28 @@ async def test_the_gateway_delivers_to_the_configured_receivers(
             ids = await record(db, pull(1))
             await eventually(lambda: hooks.event_ids == ids)
         assert hooks.headers[0]["Authorization"] == "Bearer from-settings"
+    finally:
+        await db.dispose()
+
+
+async def test_webhook_counters_are_among_the_gateway_metrics(
+    tmp_path: Path, receiver: MakeReceiver
+) -> None:
+    hooks = await receiver(refuse=1)
+    settings = load_settings(
+        {"IMAGEGATE_DATA_DIR": str(tmp_path), "IMAGEGATE_AUDIT_WEBHOOK_URLS": hooks.url}
+    )
+    db = Database(settings.effective_database_url)
+    await db.migrate()
+    try:
+        async with running_audit(settings, db) as pipeline:
+
+            def metric(name: str) -> int:
+                return next(m.value() for m in pipeline.metrics() if m.name == name)
+
+            await eventually(lambda: _cursors_exist(db, [hooks.url]))
+            await record(db, pull(1))
+            await eventually(lambda: metric("imagegate_audit_webhook_events_delivered_total") == 1)
+            assert metric("imagegate_audit_webhook_failures_total") == 1
     finally:
         await db.dispose()
