@@ -29,17 +29,17 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from tests.support.clients import ClientResult, require
+from tests.support.process import LoggedProcess
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
 CLI_TIMEOUT_SECONDS = 120.0
 
 
-class DockerEngine:
+class DockerEngine(LoggedProcess):
     """One ``dockerd``; ``start``/``stop`` or use it as a context manager."""
 
     name = "dockerd"
@@ -182,30 +182,6 @@ class DockerEngine:
     @staticmethod
     def clean_exit(status: int | None) -> bool:
         return status in (None, 0)
-
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
-
-    def log_since(self, offset: int) -> str:
-        if self.directory is None or not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as log:
-            log.seek(offset)
-            return log.read().decode(errors="replace")
-
-    def log_tail(self, limit: int = 8000) -> str:
-        return self.log_since(0)[-limit:]
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- the CLI ----------------------------------------------------------------------------
 

@@ -26,7 +26,46 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ServerProcess:
+class LoggedProcess:
+    """A subprocess the tests start and stop; what it prints goes to ``log_path``."""
+
+    @property
+    def log_path(self) -> Path:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> int | None:
+        raise NotImplementedError
+
+    def log_size(self) -> int:
+        """Where the log ends now; pass it to ``log_since`` to see what came after."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def log_tail(self, limit: int = 8000) -> str:
+        return self.log_since(0)[-limit:]
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(LoggedProcess):
     name = "server"
     ready_path = "/"
     ready_statuses: frozenset[int] = frozenset({200})
@@ -34,9 +73,13 @@ class ServerProcess:
 
     def __init__(self, directory: Path, log_name: str) -> None:
         self.directory = directory
-        self.log_path = directory / log_name
+        self._log_path = directory / log_name
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self._log_path
 
     @property
     def host(self) -> str:
@@ -129,28 +172,3 @@ class ServerProcess:
     @staticmethod
     def clean_exit(status: int | None) -> bool:
         return status in (None, 0, -signal.SIGTERM)
-
-    def log_size(self) -> int:
-        """Where the log ends now; pass it to ``log_since`` to see what came after."""
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
-
-    def log_since(self, offset: int) -> str:
-        if not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as log:
-            log.seek(offset)
-            return log.read().decode(errors="replace")
-
-    def log_tail(self, limit: int = 8000) -> str:
-        return self.log_since(0)[-limit:]
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
