@@ -12,6 +12,10 @@ one multi-row INSERT per batch. Nothing is lost silently:
   is written alone, and only that one is dropped, counted and logged, so it cannot hold
   up every event behind it.
 
+A successful login is written with the user's organizations, looked up for the whole
+batch in the writing transaction (never on the request path), so an organization's
+trail shows its members signing in.
+
 The counters are the ``/metrics`` endpoint's audit metrics.
 """
 
@@ -24,19 +28,55 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from imagegate.audit.events import AuditEvent
+from imagegate.audit.events import ALLOWED, LOGIN, AuditEvent
 from imagegate.db import Database
-from imagegate.db.models import AuditRecord
+from imagegate.db.models import AuditRecord, Organization, Team, TeamMember, User
 
 logger = logging.getLogger("imagegate.audit")
 
 DROP_WARNING_INTERVAL = 1.0  # seconds between two "buffer full" lines
 _UNWRITABLE = (DataError, IntegrityError)  # the rows themselves, not the database
 _WRITE_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
+Row = dict[str, Any]
+
+
+# The organizations of the users who signed in (one query for a batch).
+_ORGS_OF = (
+    select(User.name, Organization.name)
+    .distinct()
+    .select_from(TeamMember)
+    .join(User, TeamMember.user_id == User.id)
+    .join(Team, TeamMember.team_id == Team.id)
+    .join(Organization, Team.org_id == Organization.id)
+    .where(User.name.in_(bindparam("users", expanding=True)))
+)
+
+
+async def _with_login_orgs(conn: AsyncConnection, batch: Sequence[AuditEvent]) -> list[Row]:
+    """The batch's rows, each successful login's with its user's organizations."""
+    users = {
+        event.actor
+        for event in batch
+        if event.action == LOGIN and event.decision == ALLOWED and event.actor and not event.orgs
+    }
+    orgs: dict[str, list[str]] = {}
+    if users:
+        found = await conn.execute(_ORGS_OF, {"users": sorted(users)})
+        for user, org in found:
+            orgs.setdefault(user, []).append(org)
+    rows = []
+    for event in batch:
+        if event.actor in users and event.actor in orgs:
+            event = replace(event, orgs=tuple(sorted(orgs[event.actor])))
+        rows.append(event.to_row())
+    return rows
 
 
 class AuditRecorder:
@@ -176,7 +216,8 @@ class AuditRecorder:
     async def _insert(self, batch: Sequence[AuditEvent]) -> None:
         if batch:
             async with self._db.write() as conn:
-                await conn.execute(insert(AuditRecord), [event.to_row() for event in batch])
+                rows = await _with_login_orgs(conn, batch)
+                await conn.execute(insert(AuditRecord), rows)
 
     async def _insert_singly(self, batch: Sequence[AuditEvent]) -> None:
         """Write each event alone, so only those the database refuses are dropped."""

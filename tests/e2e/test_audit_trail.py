@@ -286,8 +286,9 @@ def _assert_blobs_are_the_image(records: list[Record], scripted: Scripted) -> No
 
 
 def test_the_organizations_trail_is_exactly_the_script(scripted: Scripted) -> None:
-    """Its changes, and what its members did while they were members; anonymous pulls of
-    its own images. Not: logins, anonymous pulls of others' images, a former member."""
+    """Its changes, and what its members did while they were members (signing in too);
+    anonymous pulls of its own images. Not: a failed login (no member is known),
+    anonymous pulls of others' images, what a former member does elsewhere."""
     official, community = scripted.official, scripted.community
     records = project(scripted.audit("--org", ORG))
     assert_trail(
@@ -302,10 +303,13 @@ def test_the_organizations_trail_is_exactly_the_script(scripted: Scripted) -> No
                 {**DEFAULT_SETTINGS, "enabled": False},
                 {**DEFAULT_SETTINGS, "enabled": True},
             ),
+            Login("bob", "allowed"),
             Pull("bob", "allowed", "library/alpine", "3", OFFICIAL_ALLOWED, official.digest, BLOBS),
+            Login("bob", "allowed"),
             Pull("bob", "denied", "someone/thing", "1", COMMUNITY_NOT_ALLOWED),
             Pull(None, "denied", "acme/app", "1", SIGN_IN_FIRST),
             Change("org.allowlist.add", "someone/thing", None, {"repository": "someone/thing"}),
+            Login("bob", "allowed"),
             Pull("bob", "allowed", "someone/thing", "1", ALLOWLISTED, community.digest, BLOBS),
             Change("org.member.remove", "bob", BOB_IN_ACME, NOBODY),
             Pull("bob", "denied", "acme/app", "1", NOT_A_MEMBER),
@@ -403,4 +407,4 @@ def test_output_writes_the_same_json_lines(scripted: Scripted, tmp_path: Path) -
     lines = target.read_text().splitlines()
     assert f"wrote {len(lines)} events to {target}" in written.stderr, written.describe()
     assert target.read_text() == printed.stdout
-    assert len(lines) == 6 + 5 + 2 * BLOBS, "six changes, five pulls, two with their blobs"
+    assert len(lines) == 6 + 3 + 5 + 2 * BLOBS, "six changes, three logins, five pulls, blobs"

@@ -123,6 +123,8 @@ async def test_logins_succeeded_and_failed_are_recorded(gateway: Gateway) -> Non
 
     success, failure = await recorded(gateway, LOGIN)
     assert (success.actor, success.decision, success.client_ip) == ("alice", "allowed", "127.0.0.1")
+    assert success.orgs == ("acme",)  # so acme's trail shows its members signing in
+    assert failure.orgs == ()  # nobody is known from a wrong password
     assert (failure.actor, failure.decision, failure.user_agent) == ("alice", "denied", AGENT)
     assert failure.reason == "incorrect username or password"
 
