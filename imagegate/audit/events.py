@@ -1,4 +1,5 @@
-"""The audit event, and the catalog of actions it can record (pure, no I/O).
+"""The audit event, and the catalog of actions it can record (no I/O; ``login`` and
+``change`` read who acts and from where from ``context``).
 
 Action names follow Docker Hub's audit logs: a group and a name, written together
 (``org.member.add``). Hub has no pull or login events; ours are in the ``registry``
@@ -15,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from imagegate.audit.context import current_actor, current_origin
+from imagegate.auth.passwords import looks_like_access_token
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ DELETE = "registry.delete"
 LOGIN = "auth.login"
 ALLOWED = "allowed"
 INCORRECT_CREDENTIALS = "incorrect username or password"
+REDACTED_NAME = "(an access token given as the username)"
 DENIED = "denied"
 
 
@@ -121,25 +124,38 @@ class AuditEvent:
     id: int | None = None
 
     def to_row(self) -> dict[str, Any]:
-        """The ``audit_events`` columns (without ``id``: the database assigns it)."""
-        return {
+        """The ``audit_events`` columns (without ``id``: the database assigns it).
+
+        Text a client chose (a reference, a user agent, a name tried at login) is cut to
+        its column's length: PostgreSQL refuses a longer value, and one such event must
+        not cost a batch or be lost.
+        """
+        row: dict[str, Any] = {
             "timestamp": self.timestamp,
-            "action": self.action,
-            "actor": self.actor,
-            "account": self.account,
             "orgs": "".join(f",{org}" for org in self.orgs) + "," if self.orgs else "",
-            "name": self.name,
-            "repository": self.repository,
-            "reference": self.reference,
-            "digest": self.digest,
-            "category": self.category,
-            "decision": self.decision,
-            "outcome": self.outcome,
+            "name": self.name[:_NAME_LENGTH],
             "reason": self.reason,
-            "client_ip": self.client_ip,
-            "user_agent": (self.user_agent or "")[:255] or None,
             "data": json.dumps(dict(self.data), sort_keys=True, default=str),
         }
+        for column, length in _BOUNDED.items():
+            value = getattr(self, column)
+            row[column] = value[:length] if isinstance(value, str) else value
+        return row
+
+    @property
+    def subject(self) -> str:
+        """What the event was about: ``repo:tag``, ``repo@digest``, else its name."""
+        if self.repository is None:
+            return self.name
+        if self.reference:
+            separator = "@" if ":" in self.reference else ":"
+            return f"{self.repository}{separator}{self.reference}"
+        return self.repository
+
+    @property
+    def time_text(self) -> str:
+        """The timestamp in RFC 3339, UTC (``2026-11-27T06:00:00.123456Z``)."""
+        return self.timestamp.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AuditEvent:
@@ -150,10 +166,7 @@ class AuditEvent:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-lines export shape: every field, timestamps in RFC 3339 UTC."""
-        body: dict[str, Any] = {
-            "id": self.id,
-            "timestamp": self.timestamp.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-        }
+        body: dict[str, Any] = {"id": self.id, "timestamp": self.time_text}
         for key in _COLUMNS:
             if key not in ("id", "timestamp"):
                 body[key] = getattr(self, key)
@@ -162,6 +175,21 @@ class AuditEvent:
         return body
 
 
+_NAME_LENGTH = 255
+# Columns of a bounded length (db.models.AuditRecord), for ``to_row``.
+_BOUNDED = {
+    "action": 64,
+    "actor": 255,
+    "account": 255,
+    "repository": 255,
+    "reference": 255,
+    "digest": 160,
+    "category": 32,
+    "decision": 16,
+    "outcome": 32,
+    "client_ip": 45,
+    "user_agent": 255,
+}
 _COLUMNS = tuple(name for name in AuditEvent.__dataclass_fields__ if name not in ("orgs", "data"))
 
 
@@ -173,10 +201,12 @@ def login(user: str, *, signed_in: bool, outcome: str, reason: str, via: str) ->
     ``api`` or ``console``.
     """
     origin = current_origin()
+    if looks_like_access_token(user):  # a secret typed as the name must not be kept
+        user = REDACTED_NAME
     return AuditEvent(
         LOGIN,
-        actor=user[:255],
-        name=user[:255],
+        actor=user,
+        name=user,
         decision=ALLOWED if signed_in else DENIED,
         outcome=outcome,
         reason=reason,

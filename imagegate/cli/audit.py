@@ -125,15 +125,6 @@ def _lines(events: Sequence[AuditEvent]) -> bytes:
     return "".join(json.dumps(event.to_json()) + "\n" for event in events).encode()
 
 
-def _what(event: AuditEvent) -> str:
-    if event.repository is None:
-        return event.name or "-"
-    if event.reference is not None:
-        separator = "@" if ":" in event.reference else ":"
-        return f"{event.repository}{separator}{event.reference}"
-    return event.repository
-
-
 def _row(event: AuditEvent) -> tuple[str, ...]:
     reason = " ".join((event.reason or "").split())  # one line, whatever was recorded
     if len(reason) > REASON_WIDTH:
@@ -143,7 +134,7 @@ def _row(event: AuditEvent) -> tuple[str, ...]:
         event.actor or "anonymous",
         event.action,
         event.decision or "-",
-        _what(event),
+        event.subject or "-",
         reason,
     )
 

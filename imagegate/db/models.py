@@ -278,7 +278,7 @@ class AuditRecord(Base):
     action: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str | None] = mapped_column(String(255))  # None: anonymous
     account: Mapped[str | None] = mapped_column(String(255))
-    orgs: Mapped[str] = mapped_column(String(1024), server_default="")
+    orgs: Mapped[str] = mapped_column(Text, server_default="")
     name: Mapped[str] = mapped_column(String(255), server_default="")
     repository: Mapped[str | None] = mapped_column(String(255))
     reference: Mapped[str | None] = mapped_column(String(255))

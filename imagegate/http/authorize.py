@@ -27,6 +27,7 @@ from imagegate.http.identity import Identity, RegistryAuthenticator
 from imagegate.http.middleware import record_with_response
 
 logger = logging.getLogger("imagegate.access")
+MAX_REFERENCE_LENGTH = 255
 
 
 class AccessDecider(Protocol):
@@ -142,6 +143,7 @@ def _event(
     account = decision.org
     if account is None and (decision.category is Category.ORGANIZATION or decision.hosted):
         account = repository.namespace
+    ref = ref[:MAX_REFERENCE_LENGTH]  # as the client sent it: keep buffered events small
     data = {"request": kind, "method": request.method}
     if kind == "upload":  # an upload's id is no image reference
         data["upload"], ref = ref, ""

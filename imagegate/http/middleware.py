@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from imagegate.audit.context import Origin, set_origin
 from imagegate.audit.events import AuditEvent, AuditSink
 
+USER_AGENT_LENGTH = 255
 logger = logging.getLogger("imagegate.request")
 # The scope state key under which AuditMiddleware keeps a decision until the response.
 _DEFERRED = "audit_deferred"
@@ -94,9 +95,10 @@ class AuditMiddleware:
             return
         client = scope.get("client")
         agent = dict(scope.get("headers") or []).get(b"user-agent")
-        set_origin(
-            Origin(client[0] if client else None, agent.decode("latin-1") if agent else None)
-        )
+        # Cut to the column's length now: buffered events must stay small whatever a
+        # client sends.
+        user_agent = agent[:USER_AGENT_LENGTH].decode("latin-1") if agent else None
+        set_origin(Origin(client[0] if client else None, user_agent))
         state = scope.setdefault("state", {})
         state[_DEFERRED] = None
 

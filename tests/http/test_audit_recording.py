@@ -10,7 +10,7 @@ import sqlite3
 import aiohttp
 from sqlalchemy import select
 
-from imagegate.audit.events import LOGIN, PULL, AuditEvent
+from imagegate.audit.events import LOGIN, PULL, REDACTED_NAME, AuditEvent
 from imagegate.db.models import AuditRecord
 from tests.http.conftest import Gateway, Seeded, basic
 
@@ -127,6 +127,19 @@ async def test_logins_succeeded_and_failed_are_recorded(gateway: Gateway) -> Non
     assert failure.orgs == ()  # nobody is known from a wrong password
     assert (failure.actor, failure.decision, failure.user_agent) == ("alice", "denied", AGENT)
     assert failure.reason == "incorrect username or password"
+
+
+async def test_a_token_typed_as_the_username_is_not_kept(gateway: Gateway) -> None:
+    secret = "igt_pat_" + "s3cr3t" * 6
+    headers = {"Authorization": basic(secret, "anything")}
+    async with gateway.session.get(f"{gateway.url}/token", headers=headers) as response:
+        assert response.status == 401
+
+    *_, attempt = await recorded(gateway, LOGIN)
+    assert (attempt.actor, attempt.decision) == (REDACTED_NAME, "denied")
+    async with gateway.services.database.read() as conn:
+        rows = (await conn.execute(select(AuditRecord))).all()
+    assert secret not in repr(rows)
 
 
 async def test_sign_ins_to_the_management_api_are_logins_too(gateway: Gateway) -> None:

@@ -117,20 +117,10 @@ def row(event: AuditEvent) -> Row:
         who=event.actor or "anonymous",
         action=action.label if action is not None else event.action,
         decision=event.decision if event.decision in DECISIONS else None,
-        target=target(event),
+        target=event.subject,
         reason=event.reason or "",
         client_ip=event.client_ip or "",
     )
-
-
-def target(event: AuditEvent) -> str:
-    """What the event was about: ``repo:tag``, ``repo@digest``, else its name."""
-    if event.repository is None:
-        return event.name
-    if event.reference:
-        separator = "@" if ":" in event.reference else ":"
-        return f"{event.repository}{separator}{event.reference}"
-    return event.repository
 
 
 class Activity:

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from imagegate.audit.events import ALLOWED, DENIED
+
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-ALLOWED, DENIED = "allowed", "denied"
 
 
 # -- time buckets ------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(64), nullable=False),
         sa.Column("actor", sa.String(255), nullable=True),
         sa.Column("account", sa.String(255), nullable=True),
-        sa.Column("orgs", sa.String(1024), server_default="", nullable=False),
+        sa.Column("orgs", sa.Text(), server_default="", nullable=False),
         sa.Column("name", sa.String(255), server_default="", nullable=False),
         sa.Column("repository", sa.String(255), nullable=True),
         sa.Column("reference", sa.String(255), nullable=True),
