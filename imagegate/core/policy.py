@@ -166,12 +166,14 @@ def _sign_in_decision(
     requester: Requester,
     repository: RepositoryName,
     category: Category,
+    namespace_org: str | None,
 ) -> Decision | None:
     refusal = sign_in_check(requirement, requester)
     if refusal is None:
         return None
     outcome = _SIGN_IN_OUTCOMES[refusal.kind]
-    return Decision(outcome, repository, category, refusal.reason)
+    # The namespace's organization, if any: its owners see who was turned away from it.
+    return Decision(outcome, repository, category, refusal.reason, namespace_org)
 
 
 def decide_pull(
@@ -195,7 +197,7 @@ def decide_pull(
     own = requester.membership(namespace_org) if namespace_org is not None else None
     category = Category.ORGANIZATION if own is not None else base_category(repository, publisher)
 
-    refused = _sign_in_decision(sign_in, requester, repository, category)
+    refused = _sign_in_decision(sign_in, requester, repository, category, namespace_org)
     if refused is not None:
         return refused
     if namespace_org is not None and hosted is not None and not hosted.readable:
@@ -290,7 +292,7 @@ def decide_write(
     is proxied from the upstream and read-only.
     """
     written = Category.ORGANIZATION if namespace_org is not None else Category.COMMUNITY
-    refused = _sign_in_decision(sign_in, requester, repository, written)
+    refused = _sign_in_decision(sign_in, requester, repository, written, namespace_org)
     if refused is not None:
         return refused
     if namespace_org is None:

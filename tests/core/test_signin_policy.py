@@ -213,3 +213,11 @@ def test_outcomes_of_sign_in_are_named_for_the_audit_trail() -> None:
     assert Outcome.SIGN_IN_REQUIRED.value == "sign_in_required"
     assert Outcome.NOT_IN_ALLOWED_ORGS.value == "not_in_allowed_orgs"
     assert Outcome.SIGN_IN_UNENFORCEABLE.value == "sign_in_unenforceable"
+
+
+@pytest.mark.parametrize("requester", [ANONYMOUS, OUTSIDER, LONER])
+def test_a_refusal_from_an_organizations_namespace_names_it(requester: Requester) -> None:
+    # Its owners see, in their audit trail, who was turned away from their images.
+    assert pull(requester, "acme/app", namespace_org="acme").org == "acme"
+    assert pull(requester, "library/alpine").org is None
+    assert pull(requester, "acme/app", INVALID, namespace_org="acme").org == "acme"
