@@ -46,7 +46,7 @@ class Settings:
     registry_json: str = ""
     audit_retention_days: int = 365
     # Where audit events are sent as CNCF distribution notifications (comma-separated).
-    audit_webhook_urls: tuple[str, ...] = ()
+    audit_webhook_urls: tuple[str, ...] = field(default=(), repr=False)  # may hold secrets
     # Sent as the Authorization header of every webhook request, when set.
     audit_webhook_authorization: str = field(default="", repr=False)
 
@@ -94,6 +94,22 @@ def _url(name: str, value: str, *, allow_empty: bool = False) -> str:
     return value.rstrip("/")
 
 
+def _webhook_url(name: str, value: str) -> str:
+    """A receiver's URL, checked fully now; messages never repeat its user info or query."""
+    parts = urlsplit(value)
+    shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+    try:
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises ValueError for a port that is no number)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigError(
+            f"{name}: {shown!r} is not an http:// or https:// URL with a valid host and port"
+        )
+    return value
+
+
 def _positive_int(name: str, value: str, upper: int | None = None) -> int:
     try:
         number = int(value)
@@ -120,7 +136,7 @@ def _parse(name: str, env_name: str, value: str) -> Any:
     if name in ("public_url", "hub_api_url"):
         return _url(env_name, value, allow_empty=True)
     if name == "audit_webhook_urls":
-        return tuple(_url(env_name, url.strip()) for url in value.split(",") if url.strip())
+        return tuple(_webhook_url(env_name, url.strip()) for url in value.split(",") if url.strip())
     if name == "audit_retention_days":
         return _positive_int(env_name, value)
     if name == "port":

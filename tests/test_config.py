@@ -46,3 +46,24 @@ def test_postgres_and_empty_hub_url() -> None:
     )
     assert settings.effective_database_url == "postgresql://u@127.0.0.1/db"
     assert settings.hub_api_url == ""
+
+
+def test_audit_settings() -> None:
+    settings = load_settings(
+        {
+            "IMAGEGATE_AUDIT_RETENTION_DAYS": "30",
+            "IMAGEGATE_AUDIT_WEBHOOK_URLS": "http://hooks:8080/a, https://u:pw@siem.example/b,",
+            "IMAGEGATE_REGISTRY_JSON": "/etc/imagegate/registry.json",
+        }
+    )
+    assert settings.audit_retention_days == 30
+    assert settings.audit_webhook_urls == ("http://hooks:8080/a", "https://u:pw@siem.example/b")
+    assert settings.registry_json_path == Path("/etc/imagegate/registry.json")
+    assert "pw" not in repr(settings)
+
+
+@pytest.mark.parametrize("url", ["ftp://hooks/a", "http://u:pw@hooks:99999/a?token=s", "http:///a"])
+def test_a_bad_webhook_url_is_named_without_its_secrets(url: str) -> None:
+    with pytest.raises(ConfigError, match="IMAGEGATE_AUDIT_WEBHOOK_URLS") as raised:
+        load_settings({"IMAGEGATE_AUDIT_WEBHOOK_URLS": url})
+    assert "pw" not in str(raised.value) and "token" not in str(raised.value)

@@ -60,10 +60,6 @@ _MAPPED = frozenset(
 # --- The envelope (pure) ---------------------------------------------------------------
 
 
-def _rfc3339(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def _present(values: Mapping[str, Any]) -> dict[str, Any]:
     """Without empty values: distribution omits them (``omitempty``)."""
     return {key: value for key, value in values.items() if value not in (None, "", {}, [])}
@@ -115,7 +111,7 @@ def distribution_event(
     )
     return {
         "id": str(event.id),
-        "timestamp": _rfc3339(event.timestamp),
+        "timestamp": event.time_text,
         "action": _DISTRIBUTION_ACTIONS.get(event.action, event.action),
         "target": _target(event, registry_url),
         "request": request,
@@ -179,6 +175,7 @@ class EndpointStats:
     failures: int = 0  # attempts that failed (status, connection error or timeout)
     last_error: str = ""
     cursor: int = 0
+    skipped: int = 0  # ids never seen within gap_grace (rolled back, pruned, or late)
 
 
 class WebhookDispatcher:
@@ -196,7 +193,7 @@ class WebhookDispatcher:
         backoff_max: float = 60.0,
         timeout: float = 10.0,
         lease: float = 30.0,
-        gap_grace: float = 5.0,
+        gap_grace: float = 30.0,
         instance_id: str | None = None,
         source_addr: str | None = None,
         registry_url: str = "",
@@ -265,7 +262,9 @@ class WebhookDispatcher:
         except TimeoutError:
             raise DeliveryError(f"no answer within {self.timeout:g} s") from None
         except aiohttp.ClientError as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+            # aiohttp's message may quote the URL, credentials and all.
+            message = str(exc).replace(url, redacted(url))
+            raise DeliveryError(f"{type(exc).__name__}: {message}") from None
 
 
 class _Endpoint:
@@ -327,11 +326,17 @@ class _Endpoint:
         if not ready:
             return False
         if ready[0].id != cursor + 1:
-            log.info(
-                "webhook %s: events %d to %d never appeared (rolled back or pruned)",
+            # Not silent: a transaction slower than gap_grace would be skipped here.
+            missing = (ready[0].id or 0) - 1 - cursor
+            self.stats.skipped += missing
+            log.warning(
+                "webhook %s: skipping events %d to %d, not in the database after %g s "
+                "(rolled back or pruned)",
                 self.stats.url,
                 cursor + 1,
-                (ready[0].id or 0) - 1,
+                cursor + missing,
+                self._dispatcher.gap_grace,
+                extra={"webhook": self.stats.url, "skipped": missing},
             )
         settings = self._dispatcher
         body = json.dumps(

@@ -71,6 +71,12 @@ def webhook_metrics(dispatcher: WebhookDispatcher) -> tuple[Metric, ...]:
             lambda: sum(stats.delivered for stats in dispatcher.stats),
         ),
         Metric(
+            "imagegate_audit_webhook_events_skipped_total",
+            "counter",
+            "Event ids a receiver never got: not in the database within the grace period.",
+            lambda: sum(stats.skipped for stats in dispatcher.stats),
+        ),
+        Metric(
             "imagegate_audit_webhook_failures_total",
             "counter",
             "Failed webhook deliveries (each is retried with backoff).",

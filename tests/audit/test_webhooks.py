@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import insert, select
+from sqlalchemy import delete, func, insert, select
 
 from imagegate.audit.events import LOGIN, PULL, AuditEvent
 from imagegate.audit.webhooks import (
@@ -314,6 +314,28 @@ async def test_events_arrive_in_id_order_across_batches_and_retries(
 
     assert hooks.event_ids == ids
     assert all(len(body["events"]) <= 3 for body in hooks.accepted)
+
+
+async def test_an_event_that_never_appears_is_skipped_loudly(
+    database: Database,
+    receiver: MakeReceiver,
+    dispatcher: MakeDispatcher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hooks = await receiver()
+    sender = await dispatcher(database, [hooks.url])
+    async with database.write() as conn:  # a hole in the ids: as a rolled-back insert leaves
+        await conn.execute(insert(AuditRecord).values([pull(1).to_row()]))
+        await conn.execute(insert(AuditRecord).values([pull(2).to_row()]))
+        gone = await conn.scalar(
+            select(func.max(AuditRecord.id)).where(AuditRecord.reference == "3.1")
+        )
+        await conn.execute(delete(AuditRecord).where(AuditRecord.id == gone))
+
+    await eventually(lambda: len(hooks.event_ids) == 1)
+    assert hooks.event_ids == [gone + 1]
+    assert [stats.skipped for stats in sender.stats] == [1]
+    assert f"skipping events {gone} to {gone}" in caplog.text
 
 
 async def test_a_new_receiver_starts_at_the_newest_event(
