@@ -143,6 +143,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
     """Open the database and the content store, build the app, and close both after."""
     services = await open_services(settings)
     try:
+        # Read registry.json now: an invalid one is logged at startup, not at first use.
+        await services.signin.requirement()
         # One content store: the cache and hosted repositories share blobs by digest.
         proxy = ProxyContent.from_settings(settings)
         try:

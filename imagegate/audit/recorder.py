@@ -113,6 +113,7 @@ class AuditRecorder:
         self._wake = asyncio.Event()
         self._writing = asyncio.Lock()  # one batch at a time, so none is written twice
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
         self.written = 0
         self.dropped = 0
         self.write_failures = 0
@@ -128,6 +129,14 @@ class AuditRecorder:
 
     def record(self, event: AuditEvent) -> None:
         """Queue ``event`` for writing; never waits, never touches the database."""
+        if self._closed:  # a request still running as the process exits: say it is lost
+            self.dropped += 1
+            logger.error(
+                "audit: a %s event arrived after shutdown and is lost",
+                event.action,
+                extra={"event": "audit_lost", "audit": event.to_json()},
+            )
+            return
         if len(self._buffer) >= self.capacity:
             self.dropped += 1
             self._unreported_drops += 1
@@ -153,6 +162,7 @@ class AuditRecorder:
         Events still unwritten then (the database stayed down) are counted as dropped
         and logged as an error: the process is going away and cannot keep them.
         """
+        self._closed = True
         if self._task is not None:
             # Holding the write lock, the writer is between writes: cancelling it cannot
             # interrupt a commit and leave a batch both written and still buffered.
