@@ -31,13 +31,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from imagegate.audit.events import ALLOWED, LOGIN, AuditEvent
 from imagegate.db import Database
-from imagegate.db.models import AuditRecord, Organization, Team, TeamMember, User
+from imagegate.db.models import AuditRecord, User
+from imagegate.db.queries import MEMBER_ORGANIZATIONS
 
 logger = logging.getLogger("imagegate.audit")
 
@@ -48,15 +49,7 @@ Row = dict[str, Any]
 
 
 # The organizations of the users who signed in (one query for a batch).
-_ORGS_OF = (
-    select(User.name, Organization.name)
-    .distinct()
-    .select_from(TeamMember)
-    .join(User, TeamMember.user_id == User.id)
-    .join(Team, TeamMember.team_id == Team.id)
-    .join(Organization, Team.org_id == Organization.id)
-    .where(User.name.in_(bindparam("users", expanding=True)))
-)
+_ORGS_OF = MEMBER_ORGANIZATIONS.where(User.name.in_(bindparam("users", expanding=True)))
 
 
 async def _with_login_orgs(conn: AsyncConnection, batch: Sequence[AuditEvent]) -> list[Row]:

@@ -44,7 +44,7 @@ from imagegate.db.models import (
     TeamPermission,
     User,
 )
-from imagegate.services.audit_log import record
+from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import NotFound
 from imagegate.services.orgs import OWNERS_TEAM

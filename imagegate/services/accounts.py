@@ -27,7 +27,7 @@ from imagegate.auth.passwords import (
 )
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, User
-from imagegate.services.audit_log import record
+from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, account_name, claim_account_name, user_id, utcnow
 from imagegate.services.credential_cache import CredentialCache
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound

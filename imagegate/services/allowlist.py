@@ -16,7 +16,7 @@ from imagegate.core.names import parse_repository
 from imagegate.db import Database
 from imagegate.db.models import AllowlistEntry
 from imagegate.db.statements import insert_unless_present
-from imagegate.services.audit_log import record
+from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, org_id, utcnow
 from imagegate.services.errors import InvalidInput
 

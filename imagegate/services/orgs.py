@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from imagegate.db import Database
 from imagegate.db.models import Organization, Team, TeamMember, TeamPermission, User
 from imagegate.db.statements import insert_unless_present
-from imagegate.services.audit_log import record
+from imagegate.services.audit_changes import record
 from imagegate.services.common import (
     Clock,
     account_name,

@@ -27,7 +27,7 @@ from imagegate.core.names import OFFICIAL_NAMESPACE, parse_repository
 from imagegate.db import Database
 from imagegate.db.models import PublisherOverride
 from imagegate.db.statements import insert_or_replace
-from imagegate.services.audit_log import record
+from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import InvalidInput, NotFound
 

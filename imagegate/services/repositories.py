@@ -25,7 +25,7 @@ from imagegate.core.permissions import Permission, Visibility, effective_permiss
 from imagegate.db import Database
 from imagegate.db.models import Organization, Repository, Team, TeamMember, TeamPermission, User
 from imagegate.db.statements import insert_unless_present
-from imagegate.services.audit_log import record
+from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import InvalidInput, NotFound
 from imagegate.services.orgs import OWNERS_TEAM

@@ -36,7 +36,8 @@ from imagegate.core.signin import (
     sign_in_refusal,
 )
 from imagegate.db import Database
-from imagegate.db.models import Organization, Team, TeamMember, User
+from imagegate.db.models import Organization, User
+from imagegate.db.queries import MEMBER_ORGANIZATIONS
 
 logger = logging.getLogger("imagegate.signin")
 
@@ -48,15 +49,7 @@ FileKey = tuple[int, int, int] | str
 _EXISTING_ORGS = select(Organization.name).where(
     Organization.name.in_(bindparam("names", expanding=True))
 )
-_USER_ORGS = (
-    select(Organization.name)
-    .distinct()
-    .select_from(TeamMember)
-    .join(User, TeamMember.user_id == User.id)
-    .join(Team, TeamMember.team_id == Team.id)
-    .join(Organization, Team.org_id == Organization.id)
-    .where(User.name == bindparam("username"))
-)
+_USER_ORGS = MEMBER_ORGANIZATIONS.where(User.name == bindparam("username"))
 
 
 @dataclass(frozen=True)
@@ -95,10 +88,6 @@ class SignInService:
         self._next_stat = -math.inf
         self._next_org_check = -math.inf
 
-    @property
-    def path(self) -> Path | None:
-        return self._path
-
     async def requirement(self) -> SignInRequirement:
         """What is enforced now; at most one ``stat`` per recheck interval."""
         if self._path is None:
@@ -120,7 +109,7 @@ class SignInService:
         member_of: frozenset[str] = frozenset()
         if requirement.allowed_orgs and requirement.problem is None and username is not None:
             [rows] = await self._db.snapshot((_USER_ORGS, {"username": username}))
-            member_of = frozenset(str(row[0]) for row in rows)
+            member_of = frozenset(str(org) for _, org in rows)
         return sign_in_refusal(requirement, username, member_of)
 
     async def inspect(self, path: Path) -> SignInRequirement:

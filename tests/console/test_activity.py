@@ -271,7 +271,7 @@ def test_a_member_is_refused_and_is_not_shown_the_link(page: Page, seeded: None)
     expect(tabs.get_by_role("link", name="Activity")).to_have_count(0)
     response = page.goto(f"/console/orgs/{ORG}/activity")
     assert response is not None and response.status == 403
-    expect(page.get_by_role("main")).to_contain_text(f"Only owners of {ORG} can see its activity.")
+    expect(page.get_by_role("main")).to_contain_text(f"Only owners of {ORG} can see this page.")
     expect(page.locator("#pull-chart")).to_have_count(0)
 
 

@@ -129,10 +129,6 @@ class Activity:
 
     async def page(self, visit: Visit) -> Response:
         org = visit.org
-        if not org.is_owner:
-            return self.console.problem(
-                visit, 403, "Owners only", f"Only owners of {org.name} can see its activity."
-            )
         filters, error = Filters.parse(visit)
         timeline = TIMELINES[filters.since]
         now = utcnow()
@@ -178,7 +174,7 @@ class Activity:
         return [
             Route(
                 "/console/orgs/{org}/activity",
-                self.console.page(self.page, Need.MEMBER),
+                self.console.page(self.page, Need.OWNER),
                 methods=["GET"],
             )
         ]

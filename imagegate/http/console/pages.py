@@ -166,11 +166,13 @@ class Console:
                 )
             visit = Visit(visit.request, visit.session, visit.form, org)
             if need >= Need.OWNER and not org.is_owner:
+                what = (
+                    "see this page"
+                    if visit.request.method == "GET"
+                    else "change this. Nothing was changed"
+                )
                 return self.problem(
-                    visit,
-                    403,
-                    "Owners only",
-                    f"Only owners of {org.name} can change this. Nothing was changed.",
+                    visit, 403, "Owners only", f"Only owners of {org.name} can {what}."
                 )
         set_actor(visit.session.username)  # the audit trail names who changes anything
         return await handler(visit)
