@@ -52,6 +52,9 @@ _EXISTING_ORGS = select(Organization.name).where(
 _USER_ORGS = MEMBER_ORGANIZATIONS.where(User.name == bindparam("username"))
 
 
+VANISHED_GRACE_SECONDS = 0.25
+
+
 @dataclass(frozen=True)
 class _Parsed:
     """One version of the file: its allowed organizations, or what is wrong with it."""
@@ -125,6 +128,11 @@ class SignInService:
         parsed = self._parsed
         if parsed is None or parsed.key != key:
             parsed = _read(path, key)
+            if parsed.key is None and self._missing_ok and self._current.enforced:
+                # Editors save by deleting and writing the file again: look once more
+                # before a vanished file stops enforcement, so a save opens no window.
+                await asyncio.sleep(VANISHED_GRACE_SECONDS)
+                parsed = _read(path, _key(path, self._stat))
         elif now < self._next_org_check:
             self._next_stat = now + self._recheck
             return

@@ -242,6 +242,36 @@ async def test_the_default_file_may_be_absent_and_is_picked_up_when_created(
     assert await service.requirement() == NOT_ENFORCED
 
 
+async def test_an_editor_saving_by_delete_and_write_never_opens_the_gateway(
+    world: Services, database: Database, registry_json: Path, clock: FakeClock
+) -> None:
+    saved = allowed("acme", "globex")
+
+    def stat_while_saving(path: Path) -> os.stat_result:
+        """The file is gone at this look, and written again right after it."""
+        result = os.stat(path) if path.exists() else None
+        if result is None and not saving.done:
+            saving.done = True
+            write(path, saved)
+            raise FileNotFoundError(path)
+        assert result is not None
+        return result
+
+    class Saving:
+        done = False
+
+    saving = Saving()
+    service = SignInService(
+        database, registry_json, missing_ok=True, clock=clock, stat=stat_while_saving
+    )
+    write(registry_json, allowed("acme"))
+    assert (await service.requirement()).allowed_orgs == ("acme",)
+    remove(registry_json)
+    clock.advance(1.0)
+    assert (await service.requirement()).allowed_orgs == ("acme", "globex")
+    assert saving.done
+
+
 async def test_fixing_the_file_is_logged_and_enforced(
     world: Services,
     signin: SignInService,
