@@ -67,12 +67,17 @@ class Authorizer:
             return False
         return self.auth.grants(identity, parse_repository(raw_name), "push")
 
-    async def may_pull(self, identity: Identity, raw_name: str) -> bool:
-        """Whether ``identity`` may read ``raw_name`` (for a cross-repository mount)."""
+    async def may_pull(
+        self, request: Request, identity: Identity, raw_name: str, digest: str
+    ) -> bool:
+        """Whether ``identity`` may read ``raw_name`` (the source of a cross-repository
+        mount of ``digest``); a decision like any pull, logged and recorded."""
         repository = parse_repository(raw_name)
         if not self.auth.grants(identity, repository, "pull"):
             return False
         decision = await self._access.decide_pull(identity.username, repository)
+        _log(request, identity, decision, "mount", digest)
+        self._audit.record(_event(request, PULL, identity, decision, "mount", digest))
         return decision.allowed
 
     async def write(

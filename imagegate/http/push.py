@@ -63,9 +63,8 @@ class PushAPI:
         mount, source = query.get("mount"), query.get("from")
         if mount and source:
             digest = Digest.parse(mount)
-            if await self._authorizer.may_pull(identity, source) and await self._hosted.mount(
-                repository, digest, parse_repository(source)
-            ):
+            readable = await self._authorizer.may_pull(request, identity, source, str(digest))
+            if readable and await self._hosted.mount(repository, digest, parse_repository(source)):
                 return _blob_created(raw_name, digest)
         if query.get("digest"):
             digest = Digest.parse(query["digest"])

@@ -268,6 +268,7 @@ def test_mount_from_a_readable_repository_is_201(registry: Registry) -> None:
     assert location(answer).split("?")[0].endswith(f"/v2/conf/mount-target/blobs/{digest}")
     assert answer.header("Docker-Content-Digest") in (None, digest), answer.describe()
     check_blob_pushed(client, answer, "conf/mount-target", data)
+    assert ("pusher", "allowed", digest) in mount_reads(registry, "conf/mount-source")
 
 
 def test_mount_of_a_blob_the_source_lacks_is_202_and_a_new_session(registry: Registry) -> None:
@@ -299,6 +300,24 @@ def test_mount_from_a_repository_the_pusher_cannot_read_is_a_normal_upload(
     assert answer.status == 202, f"mounted from an unreadable repository\n{answer.describe()}"
     assert client.head(f"/v2/conf/mount-target/blobs/{digest}").status == 404
     client.request("DELETE", location(answer))
+    # The attempt to read another organization's repository is in the audit trail.
+    assert mount_reads(registry, "rivalco/secret") == [("pusher", "denied", digest)]
+
+
+def mount_reads(registry: Registry, source: str) -> list[tuple[str, str, str]]:
+    """The audit trail's mount-source decisions on ``source``: (who, decision, digest)."""
+    deadline = time.monotonic() + 30  # the recorder writes in batches, a moment later
+    while True:
+        listed = registry.gateway.cli("audit", "--json", "--repository", source)
+        events = [json.loads(line) for line in listed.stdout.splitlines()]
+        found = [
+            (event["actor"], event["decision"], event["reference"])
+            for event in events
+            if event["data"].get("request") == "mount"
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 # -- sha512 (MAY) -----------------------------------------------------------------------
