@@ -454,17 +454,21 @@ class _Management:
         if team == OWNERS_TEAM:
             raise InvalidInput(f"the {OWNERS_TEAM!r} team cannot be deleted")
         async with self._db.write() as conn:
-            the_org_id = await org_id(conn, org)
+            # Locked, so each member's teams recorded as before and after are exact.
+            the_org_id = await org_id(conn, org, lock=True)
             the_team_id = await _team_id(conn, the_org_id, org, team)
             # What goes with the team: its description, memberships and permissions.
             description = await conn.scalar(
                 select(Team.description).where(Team.id == the_team_id).with_for_update()
             )
-            members = await conn.scalars(
-                select(User.name)
-                .join(TeamMember, TeamMember.user_id == User.id)
-                .where(TeamMember.team_id == the_team_id)
-            )
+            members = (
+                await conn.execute(
+                    select(User.id, User.name)
+                    .join(TeamMember, TeamMember.user_id == User.id)
+                    .where(TeamMember.team_id == the_team_id)
+                )
+            ).all()
+            teams_before = {name: await _teams_of(conn, the_org_id, uid) for uid, name in members}
             grants = await conn.execute(
                 select(TeamPermission.repository, TeamPermission.permission).where(
                     TeamPermission.team_id == the_team_id
@@ -472,7 +476,7 @@ class _Management:
             )
             before = {
                 **_team_state(team, description or ""),
-                "members": sorted(members),
+                "members": sorted(teams_before),
                 "permissions": sorted(
                     ({"repository": r.repository, "permission": r.permission} for r in grants),
                     key=lambda grant: grant["repository"] or "",
@@ -480,6 +484,10 @@ class _Management:
             }
             await conn.execute(delete(Team).where(Team.id == the_team_id))
             await record(conn, "org.team.delete", account=org, name=team, before=before, after=None)
+            # Each member's own trail shows it too, and who left the organization with it.
+            for user, teams in sorted(teams_before.items()):
+                after = [name for name in teams if name != team]
+                await _record_membership(conn, org, user, teams, after)
 
     async def add_team_member(self, org: str, team: str, user: str) -> bool:
         """Put ``user`` in an existing team (making them a member of ``org``); False when

@@ -233,6 +233,7 @@ async def test_team_changes_record_before_and_after(services: Services, trail: T
         by_alice("repo.permission.set", "acme/web", None, admin),
         by_alice("repo.permission.remove", "acme/web", admin, None),
         by_alice("org.team.delete", "builders", deleted, None),
+        by_alice("org.member.remove", "bob", member("builders"), member()),  # his only team
     ]
 
 
