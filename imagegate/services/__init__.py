@@ -62,18 +62,8 @@ class Services:
     access: AccessService
     publishers: PublisherService
     allowlist: AllowlistService
-
-    @property
-    def signin(self) -> SignInService:
-        """Enforce sign-in (registry.json): the one instance the access decisions consult,
-        so its cache is shared; injected into ``AccessService`` by ``open_services``."""
-        return self.access.signin
-
-    @property
-    def audit(self) -> AuditService:
-        """Reading the audit trail. Stateless over the database, so built on use rather
-        than a field every ``Services(...)`` construction would have to pass."""
-        return AuditService(self.database)
+    signin: SignInService  # the instance ``access`` consults: one cache of registry.json
+    audit: AuditService
 
 
 async def open_services(
@@ -91,14 +81,17 @@ async def open_services(
         await database.dispose()
         raise
     publishers = PublisherService(database, settings.hub_api_url)
+    signin = _signin(database, settings)
     return Services(
         database=database,
         accounts=AccountService(database, hasher=password_hasher),
         orgs=OrganizationService(database),
         repositories=RepositoryService(database),
-        access=AccessService(database, publishers, signin=_signin(database, settings)),
+        access=AccessService(database, publishers, signin=signin),
         publishers=publishers,
         allowlist=AllowlistService(database),
+        signin=signin,
+        audit=AuditService(database),
     )
 
 

@@ -13,10 +13,12 @@ from imagegate.services import (
     AccessService,
     AccountService,
     AllowlistService,
+    AuditService,
     OrganizationService,
     PublisherService,
     RepositoryService,
     Services,
+    SignInService,
 )
 from tests.db.fixtures import database, database_url
 
@@ -37,14 +39,17 @@ async def make_services(database: Database) -> AsyncIterator[MakeServices]:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> Services:
         publishers = PublisherService(database, hub_api_url, timeout, monotonic=monotonic)
+        signin = SignInService(database, None)  # sign-in not enforced
         services = Services(
             database=database,
             accounts=AccountService(database, hasher=PasswordHasher.fast_for_tests()),
             orgs=OrganizationService(database),
             repositories=RepositoryService(database),
-            access=AccessService(database, publishers),
+            access=AccessService(database, publishers, signin=signin),
             publishers=publishers,
             allowlist=AllowlistService(database),
+            signin=signin,
+            audit=AuditService(database),
         )
         built.append(services)
         return services
