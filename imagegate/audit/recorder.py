@@ -52,13 +52,14 @@ Row = dict[str, Any]
 _ORGS_OF = MEMBER_ORGANIZATIONS.where(User.name.in_(bindparam("users", expanding=True)))
 
 
+def _signed_in(event: AuditEvent) -> bool:
+    """A successful login whose organizations are still to be filled in."""
+    return event.action == LOGIN and event.decision == ALLOWED and not event.orgs
+
+
 async def _with_login_orgs(conn: AsyncConnection, batch: Sequence[AuditEvent]) -> list[Row]:
     """The batch's rows, each successful login's with its user's organizations."""
-    users = {
-        event.actor
-        for event in batch
-        if event.action == LOGIN and event.decision == ALLOWED and event.actor and not event.orgs
-    }
+    users = {event.actor for event in batch if _signed_in(event) and event.actor}
     orgs: dict[str, list[str]] = {}
     if users:
         found = await conn.execute(_ORGS_OF, {"users": sorted(users)})
@@ -66,7 +67,7 @@ async def _with_login_orgs(conn: AsyncConnection, batch: Sequence[AuditEvent]) -
             orgs.setdefault(user, []).append(org)
     rows = []
     for event in batch:
-        if event.actor in users and event.actor in orgs:
+        if _signed_in(event) and event.actor in orgs:
             event = replace(event, orgs=tuple(sorted(orgs[event.actor])))
         rows.append(event.to_row())
     return rows

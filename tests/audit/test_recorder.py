@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, select, text
 
-from imagegate.audit.events import PULL, AuditEvent
+from imagegate.audit.events import LOGIN, PULL, AuditEvent, login
 from imagegate.audit.recorder import AuditRecorder
+from imagegate.auth.passwords import PasswordHasher
 from imagegate.db import Database
 from imagegate.db.models import AuditRecord
+from imagegate.services import AccountService, OrganizationService
 from tests.db.fixtures import database, database_url
 
 __all__ = ["database", "database_url"]
@@ -168,3 +170,31 @@ async def test_recording_never_waits_for_the_database(database: Database) -> Non
     finally:
         await recorder.close()
     assert await stored_names(database) == [f"repo{i}" for i in range(100)]
+
+
+async def test_only_a_successful_login_is_written_with_the_users_organizations(
+    database: Database,
+) -> None:
+    accounts = AccountService(database, hasher=PasswordHasher.fast_for_tests())
+    await accounts.create_user("alice", "alice@example.com", "alice-password")
+    await OrganizationService(database).add_org("acme", "alice")
+    recorder = AuditRecorder(database)
+    for attempt in (
+        login("alice", signed_in=True, outcome="success", reason="", via="registry"),
+        login("alice", signed_in=False, outcome="failure", reason="wrong", via="registry"),
+        AuditEvent(PULL, actor="alice", name="library/alpine"),
+    ):
+        recorder.record(attempt)
+    await recorder.close()
+
+    async with database.read() as conn:
+        rows = await conn.execute(
+            select(AuditRecord.action, AuditRecord.decision, AuditRecord.orgs)
+            .where(AuditRecord.action.in_((LOGIN, PULL)))  # not the setup's own changes
+            .order_by(AuditRecord.id)
+        )
+        assert [tuple(row) for row in rows] == [
+            (LOGIN, "allowed", ",acme,"),
+            (LOGIN, "denied", ""),
+            (PULL, None, ""),
+        ]
