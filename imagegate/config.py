@@ -59,16 +59,20 @@ class Settings:
         return self.data_dir / "keys"
 
     @property
-    def registry_json_path(self) -> Path | None:
-        """The registry.json to enforce, or ``None`` when sign-in is not enforced.
+    def registry_json_path(self) -> Path:
+        """The registry.json to enforce: the configured one, else the data directory's.
 
-        An explicitly configured path is always used (a missing file is then an error
-        the gateway fails closed on); the data directory's is used when present.
+        A configured file must exist (the gateway fails closed without it); the data
+        directory's may come and go (``registry_json_optional``).
         """
         if self.registry_json:
             return Path(self.registry_json).expanduser()
-        default = self.data_dir / "registry.json"
-        return default if default.exists() else None
+        return self.data_dir / "registry.json"
+
+    @property
+    def registry_json_optional(self) -> bool:
+        """Whether a missing registry.json means "not enforced" rather than an error."""
+        return not self.registry_json
 
     @property
     def effective_database_url(self) -> str:

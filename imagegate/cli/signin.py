@@ -11,6 +11,7 @@ says where to write it atomically.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -144,8 +145,9 @@ def machine_os() -> DesktopOS | None:
 
 
 async def check(args: argparse.Namespace, settings: Settings) -> None:
-    path: Path | None = args.path or settings.registry_json_path
-    if path is None:
+    path: Path = args.path or settings.registry_json_path
+    optional = args.path is None and settings.registry_json_optional
+    if optional and not await asyncio.to_thread(path.exists):
         raise UsageError(
             "no registry.json to check: give its PATH, set IMAGEGATE_REGISTRY_JSON, or "
             f"put it at {settings.data_dir / 'registry.json'}"

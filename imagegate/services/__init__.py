@@ -98,9 +98,9 @@ async def open_services(
 def _signin(database: Database, settings: Settings) -> SignInService:
     # The data directory's registry.json may be created or removed at any time; an
     # explicitly configured one must exist (a missing one fails closed).
-    explicit = settings.registry_json_path if settings.registry_json else None
-    path = explicit or settings.data_dir / "registry.json"
-    return SignInService(database, path, missing_ok=explicit is None)
+    return SignInService(
+        database, settings.registry_json_path, missing_ok=settings.registry_json_optional
+    )
 
 
 async def close_services(services: Services) -> None:
