@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import os
 import secrets
 import time
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from imagegate.auth.keyfiles import load_or_create
 from imagegate.core.scopes import Scope
 
 ALGORITHM = "ES256"
@@ -58,31 +58,19 @@ class SigningKey:
     def load_or_create(cls, directory: Path) -> SigningKey:
         """Load the key from ``directory``, creating it (mode 0600, atomically) if absent."""
         path = directory / KEY_FILE
-        if not path.exists():
-            directory.mkdir(parents=True, exist_ok=True)
-            key = cls.generate()
-            pem = key.private_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            temporary = directory / f".{KEY_FILE}.{secrets.token_hex(8)}"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                # link() fails if another process created the key first; theirs wins.
-                os.link(temporary, path)
-            except FileExistsError:
-                pass
-            finally:
-                temporary.unlink()
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        pem = load_or_create(path, lambda: cls.generate().pem())
+        loaded = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(loaded, ec.EllipticCurvePrivateKey):
             raise ValueError(f"{path} does not hold an EC private key")
         return cls(loaded)
+
+    def pem(self) -> bytes:
+        """The private key in PKCS#8 PEM, unencrypted (it lives in a 0600 file)."""
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
 
     def certificate_pem(self, common_name: str = "imagegate token signer") -> bytes:
         """A self-signed certificate of the public key (a registry's ``rootcertbundle``)."""

@@ -9,7 +9,6 @@ scopes: one without ``repo:write`` or ``repo:admin`` may read the API, never cha
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import uuid
@@ -22,6 +21,7 @@ from starlette.responses import Response
 
 from imagegate.audit.context import set_actor
 from imagegate.audit.events import AuditSink, signed_in_event
+from imagegate.auth.keyfiles import load_or_create_secret
 from imagegate.http.api.framework import ApiError, Call, Endpoint, Json, json_response
 from imagegate.services import Services
 from imagegate.services.accounts import SignedIn
@@ -42,23 +42,8 @@ def user_uuid(name: str) -> uuid.UUID:
 
 
 def load_key(directory: Path) -> bytes:
-    """The HMAC key in ``directory``, created (mode 0600, atomically) on first use."""
-    path = directory / KEY_FILE
-    if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        temporary = directory / f".{KEY_FILE}.{secrets.token_hex(8)}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)  # another process may have won; its key stands
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-    return path.read_bytes()
+    """The HMAC key the API signs its bearer tokens with, made on first use."""
+    return load_or_create_secret(directory / KEY_FILE)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,34 +26,17 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
+from imagegate.auth.keyfiles import load_or_create_secret
+
 KEY_FILE = "console-session-key"
 COOKIE_NAME = "imagegate_console"
 COOKIE_PATH = "/console"
 SESSION_SECONDS = 8 * 3600
-_KEY_BYTES = 32
 
 
 def load_or_create_key(directory: Path) -> bytes:
-    """The session key in ``directory``, created (mode 0600, atomically) if absent."""
-    path = directory / KEY_FILE
-    if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        temporary = directory / f".{KEY_FILE}.{secrets.token_hex(8)}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(_KEY_BYTES))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)  # fails if another process made the key first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-    key = path.read_bytes()
-    if len(key) < _KEY_BYTES:
-        raise ValueError(f"{path} is shorter than {_KEY_BYTES} bytes; delete it to make a new one")
-    return key
+    """The session key in ``directory``, made on first use."""
+    return load_or_create_secret(directory / KEY_FILE)
 
 
 @dataclass(frozen=True)
