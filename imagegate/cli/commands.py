@@ -22,6 +22,7 @@ from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.permissions import Permission, Visibility
 from imagegate.core.policy import ImageAccessSettings
 from imagegate.services import Services
+from imagegate.services.access import settings_document
 from imagegate.services.allowlist import canonical_repository
 from imagegate.services.errors import InvalidInput, NotFound
 
@@ -119,7 +120,7 @@ async def access_show(args: argparse.Namespace, services: Services) -> None:
     settings = await services.access.get_settings(args.org)
     allowlist = await services.allowlist.list(args.org)
     if args.json:
-        document = settings_document(args.org, settings)
+        document = {**settings_document(settings), "organization": args.org}
         document["allowlist"] = allowlist
         _out(json.dumps(document, indent=2))
     else:
@@ -141,23 +142,6 @@ async def access_disallow(args: argparse.Namespace, services: Services) -> None:
     if not await services.allowlist.remove(args.org, repository):
         raise NotFound(f"{repository} is not on the allowlist of {args.org}")
     _out(f"removed {repository} from the allowlist of {args.org}")
-
-
-def settings_document(org: str, settings: ImageAccessSettings) -> dict[str, Any]:
-    """Docker Hub's ``/v2/orgs/{org}/settings`` shape, plus imagegate's additions.
-
-    ``restricted_images`` is exactly Hub's object; ``allow_community_images`` (Hub has
-    no community toggle in that API) and ``organization`` are added beside it.
-    """
-    return {
-        "restricted_images": {
-            "enabled": settings.enabled,
-            "allow_official_images": settings.allow_official,
-            "allow_verified_publishers": settings.allow_verified_publishers,
-        },
-        "allow_community_images": settings.allow_community,
-        "organization": org,
-    }
 
 
 def describe_settings(org: str, settings: ImageAccessSettings) -> str:

@@ -110,6 +110,20 @@ _GRANTS = (
 )
 
 
+def settings_document(settings: ImageAccessSettings) -> dict[str, Any]:
+    """Docker Hub's JSON for ``/v2/orgs/{org}/settings``: ``restricted_images`` is Hub's
+    object; ``allow_community_images`` is imagegate's (Hub has no community toggle
+    there). The API answers with it; ``image-access show --json`` prints it."""
+    return {
+        "restricted_images": {
+            "enabled": settings.enabled,
+            "allow_official_images": settings.allow_official,
+            "allow_verified_publishers": settings.allow_verified_publishers,
+        },
+        "allow_community_images": settings.allow_community,
+    }
+
+
 def _settings(row: Sequence[Any]) -> ImageAccessSettings:
     enabled, official, verified, community = (bool(value) for value in row)
     return ImageAccessSettings(enabled, official, verified, community)

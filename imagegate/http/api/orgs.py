@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from imagegate.core.policy import ImageAccessSettings
 from imagegate.http.api.access import member_of, owner_of
 from imagegate.http.api.framework import ApiError, Call, Endpoint, Json, json_response, no_content
 from imagegate.services import Services
+from imagegate.services.access import settings_document
 from imagegate.services.allowlist import canonical_repository
 
 _FLAGS = ("enabled", "allow_official_images", "allow_verified_publishers")
@@ -48,17 +48,6 @@ ENTRY: Json = {
 }
 
 
-def settings_body(settings: ImageAccessSettings) -> Json:
-    return {
-        "restricted_images": {
-            "enabled": settings.enabled,
-            "allow_official_images": settings.allow_official,
-            "allow_verified_publishers": settings.allow_verified_publishers,
-        },
-        "allow_community_images": settings.allow_community,
-    }
-
-
 class OrgSettingsApi:
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -66,7 +55,7 @@ class OrgSettingsApi:
     async def get(self, call: Call) -> Response:
         org = call.params["org"]
         await member_of(self._services, org, call.user)
-        return json_response(settings_body(await self._services.access.get_settings(org)))
+        return json_response(settings_document(await self._services.access.get_settings(org)))
 
     async def put(self, call: Call) -> Response:
         org = call.params["org"]
@@ -80,7 +69,7 @@ class OrgSettingsApi:
             allow_verified_publishers=restricted["allow_verified_publishers"],
             allow_community=call.body.get("allow_community_images"),
         )
-        return json_response(settings_body(settings))
+        return json_response(settings_document(settings))
 
     async def allowlist(self, call: Call) -> Response:
         org = call.params["org"]
