@@ -23,14 +23,24 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from imagegate.auth.cache import BoundedCache
 from imagegate.auth.keyfiles import load_or_create
 from imagegate.core.scopes import Scope
 
 ALGORITHM = "ES256"
 KEY_FILE = "token-signing-key.pem"
 LEEWAY_SECONDS = 5
-# Verified tokens remembered (a client sends the same token on every request of a pull).
-VERIFIED_CACHE_SIZE = 4096
+# Longer than any token we issue: at most MAX_SCOPES scopes of the longest repository
+# names with every action come to about 19 KiB (a test checks the margin). A longer
+# bearer token is refused before it is decoded.
+MAX_TOKEN_LENGTH = 32 * 1024
+# Memory for verified tokens (a client sends the same token on every request of a pull):
+# a token with a handful of scopes costs about 1.5 KiB, so this holds thousands.
+VERIFIED_CACHE_BYTES = 8 * 1024 * 1024
+# What a TokenClaims costs besides its text, and each (type, name, action) besides its
+# text: the objects, the tuple and the set slot (sys.getsizeof on CPython 3.11, rounded up).
+_CLAIMS_BYTES = 512
+_ACCESS_BYTES = 256
 
 
 def libtrust_key_id(public_key: ec.EllipticCurvePublicKey) -> str:
@@ -109,29 +119,35 @@ class InvalidToken(Exception):
     """The bearer token is malformed, expired, or not ours."""
 
 
-@dataclass(frozen=True)
-class _Verified:
-    claims: TokenClaims
-    expires: float  # exp + leeway
-
-
 class TokenIssuer:
     """Issues and verifies the gateway's registry tokens.
 
     Checking an ES256 signature costs about 0.3 ms, and a client sends the same token
-    with every request of a pull; so a token that verified is remembered, by its exact
-    text, until it expires. Only the expiry is checked again: the signature, issuer,
-    audience and claims of those same bytes cannot have changed, and ``nbf``/``iat``
-    only become truer with time. Tokens that fail are never remembered.
+    with every request of a pull; so a token that verified is remembered, by the SHA-256
+    of its text (never the text: anyone may send a long token), until it expires, within
+    ``cache_bytes``. Only the expiry is checked again: the signature, issuer, audience
+    and claims of those same bytes cannot have changed, and ``nbf``/``iat`` only become
+    truer with time. Tokens that fail are never remembered.
     """
 
-    def __init__(self, key: SigningKey, issuer: str, ttl_seconds: int = 300) -> None:
+    def __init__(
+        self,
+        key: SigningKey,
+        issuer: str,
+        ttl_seconds: int = 300,
+        *,
+        cache_bytes: int = VERIFIED_CACHE_BYTES,
+    ) -> None:
         self._key = key
         self._public_key = key.private_key.public_key()
         self._kid = key.key_id
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
-        self._verified: dict[tuple[str, str], _Verified] = {}
+        # Expiry is the token's own exp: wall-clock time (looked up at each call, so a
+        # test can move it).
+        self.verified_cache: BoundedCache[TokenClaims] = BoundedCache(
+            cache_bytes, lambda: time.time()
+        )
 
     def issue(self, subject: str, audience: str, access: Iterable[Scope]) -> IssuedToken:
         now = int(time.time())
@@ -153,23 +169,17 @@ class TokenIssuer:
         return IssuedToken(token, self.ttl_seconds, issued_at)
 
     def verify(self, token: str, audience: str) -> TokenClaims:
-        key = (token, audience)
-        known = self._verified.get(key)
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken(
+                f"the token is {len(token)} characters long, longer than any this gateway issues"
+            )
+        key = hashlib.sha256(f"{audience}\0{token}".encode()).digest()
+        known = self.verified_cache.get(key)
         if known is not None:
-            if time.time() <= known.expires:
-                return known.claims
-            del self._verified[key]
+            return known
         claims, expires = self._decode(token, audience)
-        if len(self._verified) >= VERIFIED_CACHE_SIZE:
-            self._forget_expired()
-        self._verified[key] = _Verified(claims, expires)
+        self.verified_cache.put(key, claims, _claims_size(claims), expires)
         return claims
-
-    def _forget_expired(self) -> None:
-        now = time.time()
-        self._verified = {k: v for k, v in self._verified.items() if now <= v.expires}
-        if len(self._verified) >= VERIFIED_CACHE_SIZE:
-            self._verified.clear()  # all still valid: start over rather than grow
 
     def _decode(self, token: str, audience: str) -> tuple[TokenClaims, float]:
         try:
@@ -192,3 +202,9 @@ class TokenIssuer:
                 access.add((str(entry.get("type")), str(entry.get("name")), str(action)))
         expires = float(claims["exp"]) + LEEWAY_SECONDS
         return TokenClaims(str(claims["sub"]), frozenset(access)), expires
+
+
+def _claims_size(claims: TokenClaims) -> int:
+    """An estimate of the memory ``claims`` hold, for the verified-token cache's budget."""
+    text = sum(len(t) + len(n) + len(a) + _ACCESS_BYTES for t, n, a in claims.access)
+    return _CLAIMS_BYTES + len(claims.subject) + text

@@ -21,7 +21,7 @@ from imagegate.audit.events import INCORRECT_CREDENTIALS, AuditSink, login
 from imagegate.auth.tokens import IssuedToken, TokenIssuer
 from imagegate.core.errors import RegistryError, Unauthorized
 from imagegate.core.names import parse_repository
-from imagegate.core.scopes import Scope, parse_scopes
+from imagegate.core.scopes import Scope, TooManyScopes, parse_scopes
 from imagegate.core.signin import SignInRefusal
 from imagegate.services.accounts import SignedIn
 
@@ -78,9 +78,12 @@ class TokenEndpoint:
                 "unsupported_grant_type",
                 "only grant_type=password is supported; use GET /token for other flows",
             )
+        try:
+            scopes = parse_scopes([form.get("scope", "")])
+        except TooManyScopes as exc:
+            return _oauth_error("invalid_scope", exc.message)
         credentials = (form.get("username", ""), form.get("password", ""))
         username = await self._login(request, credentials)
-        scopes = parse_scopes([form.get("scope", "")])
         token = self._issue(username, scopes)
         body = {
             "access_token": token.token,

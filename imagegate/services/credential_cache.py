@@ -15,54 +15,58 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import sys
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from imagegate.auth.cache import BoundedCache
 
-@dataclass(frozen=True)
-class _Entry:
-    password_hash: str
-    expires_at: float
+# Enough for tens of thousands of signed-in users: an entry costs under 500 bytes.
+BUDGET_BYTES = 4 * 1024 * 1024
 
 
 class CredentialCache:
-    """Bounded (oldest out first) and time-limited; not shared between processes."""
+    """Time-limited and bounded by bytes (least recently used out first); not shared
+    between processes."""
 
     def __init__(
         self,
         ttl: float = 60.0,
-        max_entries: int = 4096,
+        budget_bytes: int = BUDGET_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl = ttl
-        self._max_entries = max_entries
         self._clock = clock
         self._key = secrets.token_bytes(32)
-        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._entries: BoundedCache[str] = BoundedCache(budget_bytes, clock)
 
-    def _fingerprint(self, username: str, secret: str) -> bytes:
-        message = username.encode() + b"\0" + secret.encode()
+    def fingerprint(self, *parts: str) -> bytes:
+        """A keyed digest of ``parts``: what this process may remember about a secret.
+
+        Callers pass only UTF-8-encodable text (``AccountService.authenticate`` checks).
+        """
+        message = b"\0".join(part.encode() for part in parts)
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
     def verified(self, username: str, secret: str, password_hash: str) -> bool:
         """True if this exact secret verified against this exact hash within the TTL."""
-        fingerprint = self._fingerprint(username, secret)
-        entry = self._entries.get(fingerprint)
-        if entry is None:
+        fingerprint = self.fingerprint(username, secret)
+        remembered = self._entries.get(fingerprint)
+        if remembered is None:
             return False
-        if entry.expires_at <= self._clock() or entry.password_hash != password_hash:
-            del self._entries[fingerprint]
+        if remembered != password_hash:
+            self._entries.discard(fingerprint)
             return False
         return True
 
     def remember(self, username: str, secret: str, password_hash: str) -> None:
-        fingerprint = self._fingerprint(username, secret)
-        self._entries[fingerprint] = _Entry(password_hash, self._clock() + self._ttl)
-        self._entries.move_to_end(fingerprint)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        fingerprint = self.fingerprint(username, secret)
+        size = sys.getsizeof(password_hash)
+        self._entries.put(fingerprint, password_hash, size, self._clock() + self._ttl)
+
+    @property
+    def nbytes(self) -> int:
+        return self._entries.nbytes
 
     def __len__(self) -> int:
         return len(self._entries)

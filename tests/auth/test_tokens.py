@@ -12,12 +12,14 @@ from cryptography.hazmat.primitives import serialization
 
 from imagegate.auth.tokens import (
     LEEWAY_SECONDS,
+    MAX_TOKEN_LENGTH,
     InvalidToken,
     SigningKey,
     TokenIssuer,
     libtrust_key_id,
 )
-from imagegate.core.scopes import parse_scope
+from imagegate.core.names import MAX_REPOSITORY_LENGTH
+from imagegate.core.scopes import MAX_SCOPES, Scope, parse_scope
 
 PULL = parse_scope("repository:library/alpine:pull")
 assert PULL is not None
@@ -118,3 +120,57 @@ def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pytest.Mon
     monkeypatch.setattr(time, "time", lambda: later)
     issuer.verify(token, "imagegate")
     assert decodes == 3
+
+
+def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    decodes = [0]
+    real_decode = jwt.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        decodes[0] += 1
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    return decodes
+
+
+def _largest_grant(tag: str) -> list[Scope]:
+    """The most a token request can be granted: MAX_SCOPES of the longest names."""
+    actions = frozenset({"pull", "push", "delete", "*"})
+    names = [f"{tag}{i}/".ljust(MAX_REPOSITORY_LENGTH, "x") for i in range(MAX_SCOPES)]
+    return [Scope("repository", name, actions) for name in names]
+
+
+def test_a_token_longer_than_any_issued_is_refused_undecoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    issuer = TokenIssuer(SigningKey.generate(), "imagegate")
+    decodes = _count_decodes(monkeypatch)
+    with pytest.raises(InvalidToken, match="longer than any this gateway issues"):
+        issuer.verify("x" * (MAX_TOKEN_LENGTH + 1), "imagegate")
+    assert decodes == [0]
+    assert len(issuer.verified_cache) == 0
+
+
+def test_the_largest_token_issued_fits_the_length_limit() -> None:
+    issuer = TokenIssuer(SigningKey.generate(), "imagegate")
+    token = issuer.issue("u" * 30, "imagegate", _largest_grant("a")).token
+    assert len(token) <= MAX_TOKEN_LENGTH * 0.75  # a margin for claims added later
+    assert len(issuer.verify(token, "imagegate").access) == MAX_SCOPES * 4
+
+
+def test_the_verified_token_cache_never_grows_past_its_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    budget = 256 * 1024
+    issuer = TokenIssuer(SigningKey.generate(), "imagegate", cache_bytes=budget)
+    tokens = [issuer.issue("alice", "imagegate", _largest_grant(f"n{i}-")).token for i in range(40)]
+    for token in tokens:
+        issuer.verify(token, "imagegate")
+        assert 0 < issuer.verified_cache.nbytes <= budget
+    assert 0 < len(issuer.verified_cache) < len(tokens)  # the oldest made room
+    decodes = _count_decodes(monkeypatch)
+    issuer.verify(tokens[-1], "imagegate")  # the newest is still remembered
+    assert decodes == [0]
+    issuer.verify(tokens[0], "imagegate")  # the oldest was not
+    assert decodes == [1]

@@ -117,3 +117,30 @@ async def test_forged_token_is_refused(gateway: Gateway) -> None:
     async with gateway.session.get(f"{gateway.url}/v2/", headers=headers) as response:
         assert response.status == 401
         assert "invalid or expired token" in (await response.json())["errors"][0]["message"]
+
+
+async def test_too_many_scopes_are_refused_with_a_clear_error(gateway: Gateway) -> None:
+    scopes = [("scope", f"repository:someone/repo{i}:pull") for i in range(200)]
+    async with gateway.session.get(
+        f"{gateway.url}/token", params=[("service", "imagegate"), *scopes[:30]]
+    ) as response:
+        assert response.status == 200  # a few dozen scopes are fine
+    async with gateway.session.get(
+        f"{gateway.url}/token", params=[("service", "imagegate"), *scopes]
+    ) as response:
+        assert response.status == 400
+        error = (await response.json())["errors"][0]
+        assert error["code"] == "UNSUPPORTED"
+        assert error["message"].startswith("a token request may name at most 50 scopes")
+        assert error["detail"] == {"scopes": 200, "limit": 50}
+    form = {
+        "grant_type": "password",
+        "username": "alice",
+        "password": "alice-password",
+        "scope": " ".join(scope for _, scope in scopes),
+    }
+    async with gateway.session.post(f"{gateway.url}/token", data=form) as response:
+        assert response.status == 400
+        body = await response.json()
+        assert body["error"] == "invalid_scope"
+        assert "at most 50 scopes" in body["error_description"]

@@ -34,7 +34,9 @@ def test_only_the_exact_user_secret_and_hash_match() -> None:
 
 
 def test_the_oldest_entries_make_room() -> None:
-    cache = CredentialCache(max_entries=2)
+    one = CredentialCache()
+    one.remember("a", "pw", "$h")
+    cache = CredentialCache(budget_bytes=2 * one.nbytes)
     cache.remember("a", "pw", "$h")
     cache.remember("b", "pw", "$h")
     cache.remember("c", "pw", "$h")
