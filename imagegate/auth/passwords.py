@@ -1,8 +1,11 @@
 """Password hashes and personal access tokens: what we store instead of secrets.
 
-Passwords are hashed with argon2id (argon2-cffi). A verify costs about 120 ms on
-purpose, so callers must not pay it on every registry request; ``services.accounts``
-caches verified credentials briefly.
+Passwords are hashed with argon2id (argon2-cffi). A verify costs about 120 ms of CPU and
+64 MiB on purpose, so callers must not pay it on every registry request;
+``services.accounts`` caches verified credentials briefly. Hashing runs on a small pool
+of threads of its own: on asyncio's shared executor, a burst of wrong passwords would
+queue the blob store's file reads behind it. A name that matches no user is verified
+against a decoy hash, so a sign-in takes as long whether the user exists or not.
 
 Personal access tokens are long random secrets, so a slow hash buys nothing: we store
 only their SHA-256 digest and find a token by looking its digest up (an index probe,
@@ -12,15 +15,24 @@ leaked token recognizable to people and secret scanners, like Docker Hub's ``dck
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
 ACCESS_TOKEN_PREFIX = "igt_pat_"
 _ACCESS_TOKEN_BYTES = 32  # 256 bits of randomness
+# Half the cores hash at most: the rest keep serving pulls while someone guesses
+# passwords (and each concurrent hash holds 64 MiB).
+HASHING_THREADS = max(1, (os.cpu_count() or 2) // 2)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,8 +50,13 @@ class PasswordHasher:
     cheap ones so that creating a user does not cost a tenth of a second.
     """
 
-    def __init__(self, hasher: argon2.PasswordHasher | None = None) -> None:
+    def __init__(
+        self, hasher: argon2.PasswordHasher | None = None, *, threads: int = HASHING_THREADS
+    ) -> None:
         self._hasher = hasher or argon2.PasswordHasher()
+        # Threads start on first use and end when the hasher is garbage collected.
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="imagegate-password")
+        self._decoy: str | None = None
 
     @classmethod
     def fast_for_tests(cls) -> PasswordHasher:
@@ -56,6 +73,27 @@ class PasswordHasher:
         except (VerificationError, InvalidHashError):
             return PasswordCheck(ok=False)
         return PasswordCheck(ok=True, needs_rehash=self._hasher.check_needs_rehash(stored_hash))
+
+    async def hash_async(self, password: str) -> str:
+        """``hash`` on the hashing pool."""
+        return await self._in_pool(self.hash, password)
+
+    async def verify_async(self, stored_hash: str, password: str) -> PasswordCheck:
+        """``verify`` on the hashing pool."""
+        return await self._in_pool(self.verify, stored_hash, password)
+
+    async def verify_unknown_user(self, password: str) -> None:
+        """Spend what verifying ``password`` for a real user costs, for a name that
+        matches no user: against a decoy hash made with the same parameters."""
+        await self._in_pool(self._verify_decoy, password)
+
+    def _verify_decoy(self, password: str) -> None:
+        if self._decoy is None:
+            self._decoy = self.hash(secrets.token_urlsafe(16))
+        self.verify(self._decoy, password)
+
+    async def _in_pool(self, work: Callable[..., T], *args: str) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
 
 
 @dataclass(frozen=True)

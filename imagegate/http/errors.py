@@ -12,7 +12,13 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
-from imagegate.core.errors import Denied, RangeInvalid, RegistryError, Unauthorized
+from imagegate.core.errors import (
+    Denied,
+    RangeInvalid,
+    RegistryError,
+    TooManyRequests,
+    Unauthorized,
+)
 from imagegate.http.challenge import TokenRealm
 
 logger = logging.getLogger("imagegate.http")
@@ -43,6 +49,12 @@ def error_response(request: Request, error: RegistryError, realm: TokenRealm) ->
         and "size" in error.detail
     ):
         headers["Content-Range"] = f"bytes */{error.detail['size']}"
+    elif (
+        isinstance(error, TooManyRequests)
+        and isinstance(error.detail, dict)
+        and "retry_after" in error.detail
+    ):
+        headers["Retry-After"] = str(error.detail["retry_after"])
     body = error_body(error)
     headers["Content-Length"] = str(len(body))
     if request.method == "HEAD":

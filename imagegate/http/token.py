@@ -12,6 +12,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -19,15 +20,24 @@ from starlette.responses import JSONResponse, Response
 
 from imagegate.audit.events import INCORRECT_CREDENTIALS, AuditSink, login
 from imagegate.auth.tokens import IssuedToken, TokenIssuer
-from imagegate.core.errors import RegistryError, Unauthorized
+from imagegate.core.errors import RegistryError, TooManyRequests, Unauthorized
 from imagegate.core.names import parse_repository
 from imagegate.core.scopes import Scope, TooManyScopes, parse_scopes
 from imagegate.core.signin import SignInRefusal
 from imagegate.services.accounts import SignedIn
+from imagegate.services.errors import TooManyAttempts
 
 logger = logging.getLogger("imagegate.auth")
 
-Authenticate = Callable[[str, str], Awaitable[str | None]]
+
+class Authenticate(Protocol):
+    async def __call__(
+        self, username: str, secret: str, *, client: str | None = None
+    ) -> str | None:
+        """The canonical username, or None; ``TooManyAttempts`` when throttled."""
+        ...
+
+
 # Why enforce sign-in turns a signed-in user away, or None to let them in.
 Admit = Callable[[str], Awaitable[SignInRefusal | None]]
 # Tokens carry what was asked for; each request is still authorized against the
@@ -99,7 +109,11 @@ class TokenEndpoint:
             request.state.user = "anonymous"
             return ""
         name, secret = credentials
-        username = await self._authenticate(name, secret) if name and secret else None
+        client = request.client.host if request.client else None
+        try:
+            username = await self._authenticate(name, secret, client=client)
+        except TooManyAttempts as exc:
+            raise TooManyRequests(exc.message, detail={"retry_after": exc.retry_after}) from None
         if username is None:
             self._note_login(name, "failure", INCORRECT_CREDENTIALS)
             raise Unauthorized(INCORRECT_CREDENTIALS)

@@ -25,7 +25,13 @@ from imagegate.services.access import AccessService
 from imagegate.services.accounts import AccountService
 from imagegate.services.allowlist import AllowlistService
 from imagegate.services.audit import AuditService
-from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
+from imagegate.services.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    TooManyAttempts,
+)
 from imagegate.services.orgs import OrganizationService
 from imagegate.services.publishers import PublisherService
 from imagegate.services.repositories import RepositoryService
@@ -45,6 +51,7 @@ __all__ = [
     "ServiceError",
     "Services",
     "SignInService",
+    "TooManyAttempts",
     "close_services",
     "open_services",
     "running_services",

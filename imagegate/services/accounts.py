@@ -2,8 +2,10 @@
 
 ``authenticate`` sits on the hot path: registry clients send Basic credentials to the
 token endpoint on every pull. Access tokens are checked with one indexed lookup of their
-SHA-256 digest; passwords with argon2 (in a worker thread, so the event loop keeps
-serving), after which the success is remembered briefly by a ``CredentialCache``.
+SHA-256 digest; passwords with argon2 (on the hasher's own threads, so the event loop
+keeps serving), after which the success is remembered briefly by a ``CredentialCache``.
+Every attempt passes the ``SignInThrottle`` first, and identical attempts in flight at
+once (a client pulling several images) are checked once.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, account_name, claim_account_name, user_id, utcnow
 from imagegate.services.credential_cache import CredentialCache
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound
+from imagegate.services.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +197,15 @@ class AccountService:
         *,
         hasher: PasswordHasher | None = None,
         cache: CredentialCache | None = None,
+        throttle: SignInThrottle | None = None,
         clock: Clock = utcnow,
         touch_interval: dt.timedelta = dt.timedelta(minutes=5),
     ) -> None:
         self._db = db
         self._hasher = hasher or PasswordHasher()
         self._cache = cache or CredentialCache()
+        self._throttle = throttle or SignInThrottle()
+        self._attempts: dict[bytes, asyncio.Future[SignedIn | None]] = {}
         self._clock = clock
         # last_used_at is informational; writing it on every pull would turn each
         # read-only sign-in into a write transaction, so it is refreshed at most this often.
@@ -210,7 +216,7 @@ class AccountService:
     ) -> UserInfo:
         account_name(name, "user name")
         email = _check_email(email)
-        password_hash = await asyncio.to_thread(self._hasher.hash, _check_password(password))
+        password_hash = await self._hasher.hash_async(_check_password(password))
         now = self._clock()
         try:
             async with self._db.write() as conn:
@@ -261,7 +267,7 @@ class AccountService:
 
     async def set_password(self, name: str, password: str) -> None:
         """Replace a user's password; cached sign-ins with the old one stop working."""
-        password_hash = await asyncio.to_thread(self._hasher.hash, _check_password(password))
+        password_hash = await self._hasher.hash_async(_check_password(password))
         async with self._db.write() as conn:
             result = await conn.execute(
                 update(User)
@@ -466,21 +472,52 @@ class AccountService:
         missing = f"user {username!r} has no access token {token_id}"
         await self._change_token(username, AccessToken.id == token_id, {"active": False}, missing)
 
-    async def authenticate(self, username: str, secret: str) -> str | None:
+    async def authenticate(
+        self, username: str, secret: str, *, client: str | None = None
+    ) -> SignedIn | None:
         """The canonical username if ``secret`` is the user's password or live token.
 
         The name is a ``SignedIn``: ``read_only`` tells a token without a write scope.
+        ``client`` is the address the attempt comes from, for the ``SignInThrottle``;
+        raises ``TooManyAttempts`` when it turns the attempt away.
         """
-        username = username.strip().lower()
-        if not username or not secret:
+        name = username.strip().lower()
+        if not name or not secret:
             return None
-        if looks_like_access_token(secret):
-            name = await self._authenticate_token(username, secret)
-            if name is not None:
-                return name
-        return await self._authenticate_password(username, secret)
+        key = self._cache.fingerprint(client or "", name, secret)
+        attempt = self._attempts.get(key)
+        if attempt is None:
+            attempt = asyncio.ensure_future(self._attempt(client, name, secret))
+            self._attempts[key] = attempt
+            attempt.add_done_callback(lambda done: self._attempt_done(key, done))
+        # Shielded: a client that goes away neither aborts the check for the others
+        # waiting on it nor escapes having its failure counted.
+        return await asyncio.shield(attempt)
 
-    async def _authenticate_token(self, username: str, secret: str) -> str | None:
+    def _attempt_done(self, key: bytes, done: asyncio.Future[SignedIn | None]) -> None:
+        del self._attempts[key]
+        if not done.cancelled():
+            done.exception()  # retrieved here: every waiter may have gone
+
+    async def _attempt(self, client: str | None, name: str, secret: str) -> SignedIn | None:
+        # Text no password can be stored as (JSON may hold lone surrogates) is refused
+        # without a lookup, whether the user exists or not.
+        usable = _encodable(name) and _encodable(secret)
+        if usable and looks_like_access_token(secret):
+            # Checked before the throttle: 256 random bits cannot be guessed, so a real
+            # token keeps working while someone attacks its user's name.
+            user = await self._authenticate_token(name, secret)
+            if user is not None:
+                return user
+        with self._throttle.attempt(client, name) as attempt:
+            user = await self._authenticate_password(name, secret) if usable else None
+            if user is None:
+                attempt.failed()
+            else:
+                attempt.succeeded()
+            return user
+
+    async def _authenticate_token(self, username: str, secret: str) -> SignedIn | None:
         now = self._clock()
         async with self._db.read() as conn:
             row = (
@@ -524,7 +561,7 @@ class AccountService:
         except SQLAlchemyError as exc:  # bookkeeping must not turn a valid sign-in away
             log.warning("could not record use of access token %d: %s", token_id, exc)
 
-    async def _authenticate_password(self, username: str, secret: str) -> str | None:
+    async def _authenticate_password(self, username: str, secret: str) -> SignedIn | None:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
@@ -532,11 +569,12 @@ class AccountService:
                 )
             ).first()
         if row is None:
+            await self._hasher.verify_unknown_user(secret)  # as slow as a wrong password
             return None
         name, password_hash = row
         if self._cache.verified(name, secret, password_hash):
             return SignedIn.of(name)
-        check = await asyncio.to_thread(self._hasher.verify, password_hash, secret)
+        check = await self._hasher.verify_async(password_hash, secret)
         if not check.ok:
             return None
         if check.needs_rehash:
@@ -546,7 +584,7 @@ class AccountService:
 
     async def _rehash(self, username: str, old_hash: str, password: str) -> str:
         """Upgrade a hash made with older parameters, unless the password changed meanwhile."""
-        new_hash = await asyncio.to_thread(self._hasher.hash, password)
+        new_hash = await self._hasher.hash_async(password)
         async with self._db.write() as conn:
             result = await conn.execute(
                 update(User)
@@ -555,3 +593,11 @@ class AccountService:
                 .returning(User.id)
             )
             return new_hash if result.first() is not None else old_hash
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -43,10 +43,14 @@ class CredentialCache:
     def fingerprint(self, *parts: str) -> bytes:
         """A keyed digest of ``parts``: what this process may remember about a secret.
 
-        Callers pass only UTF-8-encodable text (``AccountService.authenticate`` checks).
+        Each part is length-prefixed, so no two lists of parts share a message; lone
+        surrogates (which JSON text may hold) are encoded as they are, not refused.
         """
-        message = b"\0".join(part.encode() for part in parts)
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        digest = hmac.new(self._key, digestmod=hashlib.sha256)
+        for part in parts:
+            encoded = part.encode("utf-8", "surrogatepass")
+            digest.update(len(encoded).to_bytes(8, "big") + encoded)
+        return digest.digest()
 
     def verified(self, username: str, secret: str, password_hash: str) -> bool:
         """True if this exact secret verified against this exact hash within the TTL."""

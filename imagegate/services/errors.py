@@ -5,7 +5,8 @@
     ServiceError            a request cannot be carried out; ``message`` says why
     ├── NotFound            a user, organization, team or override does not exist
     ├── AlreadyExists       the name is taken
-    └── InvalidInput        a value breaks a rule (bad name, last owner, empty password)
+    ├── InvalidInput        a value breaks a rule (bad name, last owner, empty password)
+    └── TooManyAttempts     sign-in attempts are limited for now (HTTP 429, Retry-After)
 
 The CLI prints ``message`` and exits 1; an HTTP API would map these to 404/409/400.
 """
@@ -31,3 +32,12 @@ class AlreadyExists(ServiceError):
 
 class InvalidInput(ServiceError):
     pass
+
+
+class TooManyAttempts(ServiceError):
+    """Too many failed sign-in attempts: the next one is admitted in ``retry_after`` s."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        unit = "second" if retry_after == 1 else "seconds"
+        super().__init__(f"{reason}; try again in {retry_after} {unit}")
+        self.retry_after = retry_after

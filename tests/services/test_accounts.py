@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -10,7 +11,15 @@ from sqlalchemy import select
 from imagegate.auth.passwords import PasswordCheck, PasswordHasher
 from imagegate.db import Database
 from imagegate.db.models import AccessToken
-from imagegate.services import AccountService, AlreadyExists, InvalidInput, NotFound, Services
+from imagegate.services import (
+    AccountService,
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    Services,
+    TooManyAttempts,
+)
+from imagegate.services.throttle import FREE_FAILURES
 
 
 class CountingHasher(PasswordHasher):
@@ -112,6 +121,60 @@ async def test_wrong_passwords_always_pay_the_hash(
     for _ in range(3):
         assert await accounts.authenticate("alice", "wrong") is None
     assert hasher.verifications == 3
+
+
+async def test_an_unknown_user_costs_what_a_wrong_password_costs(
+    accounts: AccountService, hasher: CountingHasher
+) -> None:
+    await accounts.create_user("alice", None, "s3cret")
+    token_shaped = "igt_pat_" + "x" * 43
+    for n, name in enumerate(["alice", "nobody", "alice", "nobody"]):
+        secret = "wrong" if n < 2 else token_shaped
+        assert await accounts.authenticate(name, secret) is None
+        assert hasher.verifications == n + 1  # an unknown name is verified against a decoy
+
+
+@pytest.mark.parametrize("name", ["alice", "nobody"])
+async def test_text_no_password_can_hold_is_refused_alike_for_every_name(
+    accounts: AccountService, hasher: CountingHasher, name: str
+) -> None:
+    await accounts.create_user("alice", None, "s3cret")
+    assert await accounts.authenticate(name, "pass\ud800word") is None  # a lone surrogate
+    assert await accounts.authenticate(name + "\udc00", "s3cret") is None
+    assert await accounts.authenticate(name, "igt_pat_\ud800" + "x" * 42) is None
+    assert hasher.verifications == 0  # refused before any lookup: nothing tells them apart
+
+
+async def test_identical_attempts_in_flight_are_checked_once(
+    accounts: AccountService, hasher: CountingHasher
+) -> None:
+    await accounts.create_user("alice", None, "s3cret")
+    for secret, expected, verifications in [("s3cret", "alice", 1), ("wrong", None, 2)]:
+        results = await asyncio.gather(
+            *(accounts.authenticate("alice", secret, client="10.0.0.1") for _ in range(20))
+        )
+        assert results == [expected] * 20
+        assert hasher.verifications == verifications
+
+
+async def test_failed_attempts_are_limited_and_refused_ones_are_not_checked(
+    accounts: AccountService, hasher: CountingHasher
+) -> None:
+    await accounts.create_user("alice", None, "s3cret")
+    _, token = await accounts.create_token("alice", "ci")
+    assert await accounts.authenticate("alice", "s3cret", client="192.0.2.1") == "alice"
+    for n in range(FREE_FAILURES):
+        assert await accounts.authenticate("alice", f"guess{n}", client="10.0.0.1") is None
+    with pytest.raises(TooManyAttempts) as refused:
+        await accounts.authenticate("alice", "s3cret", client="10.0.0.1")
+    assert refused.value.retry_after == 1
+    assert refused.value.message == (
+        "too many failed sign-in attempts from 10.0.0.1; try again in 1 second"
+    )
+    assert hasher.verifications == 1 + FREE_FAILURES  # the refused attempt cost nothing
+    # Where alice signed in before she still can, and her access token works anywhere.
+    assert await accounts.authenticate("alice", "s3cret", client="192.0.2.1") == "alice"
+    assert await accounts.authenticate("alice", token, client="10.0.0.1") == "alice"
 
 
 async def test_changing_the_password_invalidates_cached_sign_ins(

@@ -136,8 +136,9 @@ class AuthApi:
         self._tokens = tokens
         self._audit = audit
 
-    async def _sign_in(self, name: str, secret: str) -> str | None:
-        user = await self._services.accounts.authenticate(name, secret)
+    async def _sign_in(self, request: Request, name: str, secret: str) -> str | None:
+        client = request.client.host if request.client else None
+        user = await self._services.accounts.authenticate(name, secret, client=client)
         self._audit.record(signed_in_event(name, user, via="api"))
         if user is None:
             return None
@@ -149,7 +150,7 @@ class AuthApi:
         return self._tokens.issue(user, info.email, scopes)
 
     async def login(self, call: Call) -> Response:
-        token = await self._sign_in(call.body["username"], call.body["password"])
+        token = await self._sign_in(call.request, call.body["username"], call.body["password"])
         if token is None:
             return json_response(
                 {"detail": "Incorrect authentication credentials", "login_2fa_token": None}, 401
@@ -157,7 +158,7 @@ class AuthApi:
         return json_response({"token": token})
 
     async def token(self, call: Call) -> Response:
-        token = await self._sign_in(call.body["identifier"], call.body["secret"])
+        token = await self._sign_in(call.request, call.body["identifier"], call.body["secret"])
         if token is None:
             raise ApiError(401, "incorrect identifier or secret")
         return json_response({"access_token": token})

@@ -21,7 +21,13 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
+from imagegate.services.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    TooManyAttempts,
+)
 
 Json = dict[str, Any]
 MAX_BODY_BYTES = 64 * 1024
@@ -32,11 +38,19 @@ MAX_PAGE_SIZE = 100
 class ApiError(Exception):
     """A refusal with its HTTP status; ``message`` is for the person who asked."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.retry_after = retry_after  # seconds, sent as Retry-After (a 429)
 
 
 def error_body(status: int, message: str, field: str | None = None) -> Json:
@@ -56,7 +70,9 @@ def error_body(status: int, message: str, field: str | None = None) -> Json:
 
 
 def error_response(error: ApiError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return JSONResponse(
         error_body(error.status, error.message, error.field), error.status, headers=headers
     )
@@ -67,6 +83,8 @@ def service_error(exc: ServiceError) -> ApiError:
         return ApiError(404, exc.message)
     if isinstance(exc, AlreadyExists):
         return ApiError(409, exc.message)
+    if isinstance(exc, TooManyAttempts):
+        return ApiError(429, exc.message, retry_after=exc.retry_after)
     assert isinstance(exc, InvalidInput | ServiceError)
     return ApiError(400, exc.message)
 

@@ -7,6 +7,7 @@ from starlette.routing import BaseRoute, Route
 
 from imagegate.audit.events import AuditSink, signed_in_event
 from imagegate.http.console.pages import Console, Need, Visit
+from imagegate.services import TooManyAttempts
 
 _MAX_FIELD = 1024
 
@@ -46,7 +47,15 @@ class SignIn:
             error = "That username or password is too long."
         name = None
         if error is None:
-            name = await self.console.services.accounts.authenticate(username, secret)
+            client = visit.request.client.host if visit.request.client else None
+            try:
+                name = await self.console.services.accounts.authenticate(
+                    username, secret, client=client
+                )
+            except TooManyAttempts as exc:
+                page = self.console.problem(visit, 429, "Too many sign-in attempts", exc.message)
+                page.headers["Retry-After"] = str(exc.retry_after)
+                return page
             self._audit.record(signed_in_event(username, name, via="console"))
         if name is None:
             return self.console.render(
