@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from imagegate import logs
 from imagegate.audit.recorder import AuditRecorder
@@ -28,11 +29,15 @@ from imagegate.db import Database
 from imagegate.hosted.interfaces import HostedRegistry
 from imagegate.hosted.registry import HostedContent
 from imagegate.http import api, console
+from imagegate.http.api.framework import ApiError
+from imagegate.http.api.framework import error_response as api_error_response
 from imagegate.http.authorize import Authorizer
 from imagegate.http.challenge import TokenRealm
+from imagegate.http.console.refusals import ProblemPages
 from imagegate.http.errors import error_response, internal_error_response
 from imagegate.http.health import Readiness, healthz
 from imagegate.http.identity import RegistryAuthenticator
+from imagegate.http.limits import BodyLimit, BodyTooLarge, LimitedHttpTools, RequestLimits
 from imagegate.http.metrics import Metric, MetricsEndpoint, audit_metrics, webhook_metrics
 from imagegate.http.middleware import AuditMiddleware, RequestLogMiddleware
 from imagegate.http.push import PushAPI
@@ -78,11 +83,19 @@ def build_app(
         # Starlette logs the exception and then sends this instead of plain text.
         return internal_error_response(request, realm)
 
+    def registry_too_large(request: Request, error: BodyTooLarge) -> Response:
+        return error_response(request, error, realm)
+
+    def api_too_large(request: Request, error: BodyTooLarge) -> Response:
+        return api_error_response(ApiError(error.status, error.message))
+
+    api_routes = api.routes(settings, services, audit)
+    console_routes = console.routes(settings, services, audit)
     all_methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     app = Starlette(
         routes=[
-            *api.routes(settings, services, audit),
-            *console.routes(settings, services, audit),
+            *api_routes,
+            *console_routes,
             Route("/v2/", registry.base, methods=["GET", "HEAD"]),
             Route("/v2", registry.base, methods=["GET", "HEAD"]),
             Route("/v2/{path:path}", registry.dispatch, methods=all_methods),
@@ -93,6 +106,12 @@ def build_app(
             Route("/readyz", readiness.endpoint, methods=["GET", "HEAD"]),
         ],
         exception_handlers={RegistryError: registry_error, Exception: internal_error},
+    )
+    # Innermost, so a refused body is logged and its request has its audit origin.
+    app.add_middleware(
+        BodyLimit,
+        default=registry_too_large,
+        areas=[(api_routes, api_too_large), (console_routes, ProblemPages().too_large)],
     )
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(AuditMiddleware, audit=audit)
@@ -158,20 +177,28 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
         await close_services(services)
 
 
+def server_config(
+    app: ASGIApp,
+    settings: Settings,
+    limits: RequestLimits = RequestLimits(),  # noqa: B008 (frozen, shared)
+) -> uvicorn.Config:
+    """How uvicorn serves the gateway: httptools with limits on request headers."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        http=LimitedHttpTools.with_limits(limits),
+        server_header=False,
+        timeout_keep_alive=30,
+    )
+
+
 async def _serve(settings: Settings) -> None:
     async with running_gateway(settings) as app:
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            http="httptools",
-            server_header=False,
-            timeout_keep_alive=30,
-        )
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(server_config(app, settings)).serve()
 
 
 def serve(settings: Settings) -> None:

@@ -45,7 +45,6 @@ Admit = Callable[[str], Awaitable[SignInRefusal | None]]
 GRANTABLE_ACTIONS = frozenset({"pull", "push", "delete", "*"})
 # What a read-only personal access token (scope repo:read) may be granted.
 READ_ONLY_ACTIONS = frozenset({"pull"})
-MAX_FORM_BYTES = 64 * 1024
 VIA = "registry"  # where logins here come from, in the audit trail
 
 
@@ -81,7 +80,7 @@ class TokenEndpoint:
     async def post(self, request: Request) -> Response:
         form = await _read_form(request)
         if form is None:
-            return _oauth_error("invalid_request", "the body must be UTF-8 form data under 64 KiB")
+            return _oauth_error("invalid_request", "the body must be UTF-8 form data")
         if form.get("grant_type", "") != "password":
             # We issue no refresh tokens; an OAuth2 client then falls back to GET /token.
             return _oauth_error(
@@ -172,12 +171,9 @@ def _oauth_error(error: str, description: str) -> Response:
 
 
 async def _read_form(request: Request) -> dict[str, str] | None:
-    """The urlencoded form, or ``None`` if it is too large or not UTF-8."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
+    """The urlencoded form, or ``None`` if it is not UTF-8 (``http.limits.BodyLimit``
+    bounds its size)."""
+    body = await request.body()
     try:
         parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True)
     except UnicodeDecodeError:

@@ -40,6 +40,17 @@ SECURITY_HEADERS = {
 }
 
 
+def templates() -> jinja2.Environment:
+    """The console's templates: autoescaped, and a missing variable is an error."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("imagegate.http.console", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 class Need(enum.IntEnum):
     """What a visitor must be for a route; each level includes the ones before it."""
 
@@ -100,13 +111,7 @@ class Console:
     def __init__(self, services: Services, cookies: SessionCookies) -> None:
         self.services = services
         self.cookies = cookies
-        self._templates = jinja2.Environment(
-            loader=jinja2.PackageLoader("imagegate.http.console", "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self._templates = templates()
 
     # -- rendering ----------------------------------------------------------------------
 
