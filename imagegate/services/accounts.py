@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -48,6 +49,13 @@ TOKEN_SCOPES = ("repo:admin", "repo:write", "repo:read", "repo:public_read")
 WRITE_SCOPES = frozenset({"repo:admin", "repo:write"})
 DEFAULT_SCOPES = ("repo:write",)
 MAX_TOKEN_LABEL_LENGTH = 100
+
+
+class _Token(enum.Enum):
+    """Why an access token signs nobody in."""
+
+    UNKNOWN = "no such token of this user"
+    DEAD = "revoked or expired"
 
 
 class SignedIn(str):
@@ -506,9 +514,11 @@ class AccountService:
         if usable and looks_like_access_token(secret):
             # Checked before the throttle: 256 random bits cannot be guessed, so a real
             # token keeps working while someone attacks its user's name.
-            user = await self._authenticate_token(name, secret)
-            if user is not None:
-                return user
+            token = await self._authenticate_token(name, secret)
+            if isinstance(token, SignedIn):
+                return token
+            if token is _Token.DEAD:
+                return None  # a real secret, revoked or expired: not a guess to count
         with self._throttle.attempt(client, name) as attempt:
             user = await self._authenticate_password(name, secret) if usable else None
             if user is None:
@@ -517,7 +527,8 @@ class AccountService:
                 attempt.succeeded()
             return user
 
-    async def _authenticate_token(self, username: str, secret: str) -> SignedIn | None:
+    async def _authenticate_token(self, username: str, secret: str) -> SignedIn | _Token:
+        """Who a live access token of ``username`` signs in, or why it does not."""
         now = self._clock()
         async with self._db.read() as conn:
             row = (
@@ -536,10 +547,10 @@ class AccountService:
                 )
             ).first()
         if row is None:
-            return None
+            return _Token.UNKNOWN
         token_id, active, expires_at, last_used_at, name, scopes, token_uuid = row
         if not active or (expires_at is not None and expires_at <= now):
-            return None
+            return _Token.DEAD
         if last_used_at is None or last_used_at <= now - self._touch_interval:
             await self._touch(token_id, now)
         read_only = not can_write(tuple(scopes.split()))

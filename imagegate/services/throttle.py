@@ -4,24 +4,26 @@ Every credential check (registry token requests, API and console sign-in) goes t
 ``SignInThrottle.attempt`` first; a refused attempt is never checked, so it tells the
 client nothing about the password. Three limits, each for a reason:
 
-- **Per address** (an IPv6 address counts by its /64, what one subscriber gets): one
-  client cannot try many passwords, on one account or on many. The main defence.
-- **Per username**: many addresses cannot try many passwords on one account. It must not
-  let anyone lock a user out by typing their name, so it applies only to addresses the
-  user has not signed in from lately: where the user signed in before, they keep
-  working; from a new address they wait at most ``USER_CAP_SECONDS`` while an attack
-  goes on.
-- **Per known address and username**: an address the user signed in from (within
-  ``KNOWN_SECONDS``) is limited for that user on its own, like any address. A colleague
-  behind the same NAT who keeps mistyping does not lock you out, and an attacker behind
-  it is limited as if alone.
+- **Per address** (``ADDRESS``; an IPv6 address counts by its /64, what one subscriber
+  gets): one client cannot try many passwords, on one account or on many. The main
+  defence. It allows more failures than the others because an office or a CI fleet
+  behind one NAT shares it.
+- **Per username** (``USERNAME``): many addresses cannot try many passwords on one
+  account. It must not let anyone lock a user out by typing their name, so it applies
+  only to addresses the user has not signed in from lately: where the user signed in
+  before, they keep working; from a new address they wait at most a minute while an
+  attack goes on.
+- **Per known address and username** (``KNOWN``): an address the user signed in from
+  (within ``KNOWN_SECONDS``) is limited for that user on its own. A colleague behind the
+  same NAT who keeps mistyping does not lock you out, and an attacker behind it gets no
+  more tries at your password than from anywhere else.
 
-Each limit lets ``FREE_FAILURES`` attempts fail, then doubles the wait before the next:
-1 s, 2 s, 4 s, ... up to its cap. An attempt still being checked counts as failed until
-it ends, so parallel guesses get no further than sequential ones (``AccountService``
-makes identical attempts in flight one). Failures are forgotten ``FORGET_SECONDS`` after
-the last one. A success clears only its own known-address limit: clearing an address or
-a username would let an attacker with an account of their own sign in between guesses.
+Each limit lets some attempts fail, then doubles the wait before the next: 1 s, 2 s,
+4 s, ... up to its cap. An attempt still being checked counts as failed until it ends,
+so parallel guesses get no further than sequential ones (``AccountService`` makes
+identical attempts in flight one). Failures are forgotten ``FORGET_SECONDS`` after the
+last one. A success clears only its own known-address limit: clearing an address or a
+username would let an attacker with an account of their own sign in between guesses.
 
 The state lives in this process's memory, bounded (the least recently used entries go).
 Several worker processes each keep their own, so N workers allow N times the attempts; a
@@ -45,9 +47,16 @@ from imagegate.services.errors import TooManyAttempts
 
 log = logging.getLogger(__name__)
 
-FREE_FAILURES = 5
-ADDRESS_CAP_SECONDS = 300.0
-USER_CAP_SECONDS = 60.0
+
+@dataclass(frozen=True)
+class Rule:
+    free: int  # failed attempts before the first wait
+    cap_seconds: float  # the longest wait
+
+
+ADDRESS = Rule(free=20, cap_seconds=300.0)
+USERNAME = Rule(free=5, cap_seconds=60.0)
+KNOWN = Rule(free=5, cap_seconds=300.0)
 FORGET_SECONDS = 15 * 60.0
 KNOWN_SECONDS = 30 * 24 * 3600.0
 MAX_ENTRIES = 65_536  # per kind of limit: a few MiB at most
@@ -65,8 +74,8 @@ class _Limit:
 class _Limits:
     """One kind of limit, by key; the least recently used idle entries go first."""
 
-    def __init__(self, cap: float, max_entries: int) -> None:
-        self.cap = cap
+    def __init__(self, rule: Rule, max_entries: int) -> None:
+        self.rule = rule
         self._max_entries = max_entries
         self._entries: OrderedDict[str, _Limit] = OrderedDict()
 
@@ -76,16 +85,16 @@ class _Limits:
     def wait(self, key: str, now: float) -> float:
         """Seconds before an attempt under ``key`` is admitted; 0: now."""
         limit = self._entries.get(key)
-        if limit is None or limit.failures + limit.pending < FREE_FAILURES:
+        if limit is None or limit.failures + limit.pending < self.rule.free:
             return 0.0
         if limit.pending:  # past the free attempts, one at a time
             return max(1.0, self.delay(limit.failures))
         return max(0.0, limit.last_failure + self.delay(limit.failures) - now)
 
     def delay(self, failures: int) -> float:
-        if failures < FREE_FAILURES:
+        if failures < self.rule.free:
             return 0.0
-        return min(self.cap, 2.0 ** (failures - FREE_FAILURES))
+        return min(self.rule.cap_seconds, 2.0 ** (failures - self.rule.free))
 
     def begin(self, key: str, now: float) -> None:
         limit = self._entries.get(key)
@@ -107,7 +116,7 @@ class _Limits:
             return False
         limit.failures += 1
         limit.last_failure = now
-        return limit.failures == FREE_FAILURES
+        return limit.failures == self.rule.free
 
     def _trim(self, now: float) -> None:
         """Forget idle entries past ``FORGET_SECONDS``, and the oldest idle ones when full.
@@ -146,9 +155,9 @@ class SignInThrottle:
         self, clock: Callable[[], float] = time.monotonic, *, max_entries: int = MAX_ENTRIES
     ) -> None:
         self._clock = clock
-        self.addresses = _Limits(ADDRESS_CAP_SECONDS, max_entries)
-        self.users = _Limits(USER_CAP_SECONDS, max_entries)
-        self.known_pairs = _Limits(ADDRESS_CAP_SECONDS, max_entries)
+        self.addresses = _Limits(ADDRESS, max_entries)
+        self.users = _Limits(USERNAME, max_entries)
+        self.known_pairs = _Limits(KNOWN, max_entries)
         budget = max_entries * (_KNOWN_BYTES + 256)
         self._known: BoundedCache[bool] = BoundedCache(budget, clock)
 
@@ -187,9 +196,9 @@ class SignInThrottle:
                 log.warning(
                     "sign-in attempts limited: %d failed for this %s; each next one waits "
                     "longer, up to %d s",
-                    FREE_FAILURES,
+                    limits.rule.free,
                     kind,
-                    limits.cap,
+                    limits.rule.cap_seconds,
                     extra={"event": "login_throttled", "client": address, "user": username},
                 )
         if attempt.outcome is True:

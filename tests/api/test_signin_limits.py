@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from imagegate.services.throttle import FREE_FAILURES
+from imagegate.services.throttle import ADDRESS
 from tests.api.conftest import Api, Reply
 
 
@@ -28,7 +28,7 @@ async def post(api: Api, path: str, body: bytes, address: str) -> Reply:
 async def test_too_many_failures_get_429_with_retry_after(
     api: Api, path: str, template: str
 ) -> None:
-    for n in range(FREE_FAILURES):
+    for n in range(ADDRESS.free):
         reply = await post(api, path, (template % (f"guess{n}", "no")).encode(), "10.4.0.1")
         assert reply.status == 401
     reply = await post(api, path, (template % ("bob", "bob-password")).encode(), "10.4.0.1")

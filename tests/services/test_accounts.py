@@ -19,7 +19,7 @@ from imagegate.services import (
     Services,
     TooManyAttempts,
 )
-from imagegate.services.throttle import FREE_FAILURES
+from imagegate.services.throttle import USERNAME
 
 
 class CountingHasher(PasswordHasher):
@@ -163,18 +163,32 @@ async def test_failed_attempts_are_limited_and_refused_ones_are_not_checked(
     await accounts.create_user("alice", None, "s3cret")
     _, token = await accounts.create_token("alice", "ci")
     assert await accounts.authenticate("alice", "s3cret", client="192.0.2.1") == "alice"
-    for n in range(FREE_FAILURES):
+    for n in range(USERNAME.free):
         assert await accounts.authenticate("alice", f"guess{n}", client="10.0.0.1") is None
     with pytest.raises(TooManyAttempts) as refused:
         await accounts.authenticate("alice", "s3cret", client="10.0.0.1")
     assert refused.value.retry_after == 1
     assert refused.value.message == (
-        "too many failed sign-in attempts from 10.0.0.1; try again in 1 second"
+        "too many failed sign-in attempts for this account from addresses it has not "
+        "signed in from; try again in 1 second"
     )
-    assert hasher.verifications == 1 + FREE_FAILURES  # the refused attempt cost nothing
+    assert hasher.verifications == 1 + USERNAME.free  # the refused attempt cost nothing
     # Where alice signed in before she still can, and her access token works anywhere.
     assert await accounts.authenticate("alice", "s3cret", client="192.0.2.1") == "alice"
     assert await accounts.authenticate("alice", token, client="10.0.0.1") == "alice"
+
+
+async def test_a_revoked_token_is_refused_without_counting_as_a_guess(
+    accounts: AccountService, hasher: CountingHasher
+) -> None:
+    """A CI job with a revoked or expired token must not lock its address out."""
+    await accounts.create_user("bob", None, "pw")
+    info, token = await accounts.create_token("bob", "ci")
+    await accounts.update_token("bob", info.uuid, active=False)
+    for _ in range(USERNAME.free + 3):
+        assert await accounts.authenticate("bob", token, client="10.0.0.1") is None
+    assert await accounts.authenticate("bob", "pw", client="10.0.0.1") == "bob"
+    assert hasher.verifications == 1  # nor is a revoked token tried as a password
 
 
 async def test_changing_the_password_invalidates_cached_sign_ins(
