@@ -2,5 +2,6 @@
 
 ``passwords`` turns secrets people type into what the database stores (argon2 hashes,
 SHA-256 digests of access tokens); ``tokens`` issues and verifies the JWTs registry
-clients present. Neither module touches the database; ``services.accounts`` does.
+clients present; ``cache`` remembers what verified, by digest and within a byte
+budget. None of them touches the database; ``services.accounts`` does.
 """

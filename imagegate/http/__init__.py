@@ -2,4 +2,6 @@
 
 Handlers parse input into core types, ask one service, and render the answer; every
 ``RegistryError`` becomes the registry JSON envelope in exactly one place (``errors``).
+``limits`` bounds what any request may send (headers, their time, bodies) before a
+handler sees it.
 """

@@ -7,6 +7,8 @@ teams, members), ``repositories`` (hosted repositories and team permissions on t
 (publisher status: overrides and Docker Hub's badges). Every method is one
 transaction, so a failed command leaves nothing half-written, and reads go to the
 database each time, so a change applies to the very next request of every process.
+Two helpers of ``accounts`` keep state in memory instead: ``credential_cache``
+(passwords that verified, briefly) and ``throttle`` (limits on sign-in attempts).
 
 ``open_services`` builds them all on one ``Database`` (migrating it first); the
 composition root and the CLI use it and nothing else.

@@ -10,7 +10,6 @@ once (a client pulling several images) are checked once.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import enum
 import logging
@@ -34,6 +33,7 @@ from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, account_name, claim_account_name, user_id, utcnow
 from imagegate.services.credential_cache import CredentialCache
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound
+from imagegate.services.inflight import InFlight
 from imagegate.services.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class AccountService:
         self._hasher = hasher or PasswordHasher()
         self._cache = cache or CredentialCache()
         self._throttle = throttle or SignInThrottle()
-        self._attempts: dict[bytes, asyncio.Future[SignedIn | None]] = {}
+        self._attempts: InFlight[bytes, SignedIn | None] = InFlight()
         self._clock = clock
         # last_used_at is informational; writing it on every pull would turn each
         # read-only sign-in into a write transaction, so it is refreshed at most this often.
@@ -493,19 +493,7 @@ class AccountService:
         if not name or not secret:
             return None
         key = self._cache.fingerprint(client or "", name, secret)
-        attempt = self._attempts.get(key)
-        if attempt is None:
-            attempt = asyncio.ensure_future(self._attempt(client, name, secret))
-            self._attempts[key] = attempt
-            attempt.add_done_callback(lambda done: self._attempt_done(key, done))
-        # Shielded: a client that goes away neither aborts the check for the others
-        # waiting on it nor escapes having its failure counted.
-        return await asyncio.shield(attempt)
-
-    def _attempt_done(self, key: bytes, done: asyncio.Future[SignedIn | None]) -> None:
-        del self._attempts[key]
-        if not done.cancelled():
-            done.exception()  # retrieved here: every waiter may have gone
+        return await self._attempts.run(key, lambda: self._attempt(client, name, secret))
 
     async def _attempt(self, client: str | None, name: str, secret: str) -> SignedIn | None:
         # Text no password can be stored as (JSON may hold lone surrogates) is refused
