@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from imagegate.auth import passwords
-from imagegate.bootstrap import running_gateway
+from imagegate.bootstrap import running_gateway, server_config
 from imagegate.config import Settings, load_settings
 from imagegate.services import Services, close_services, open_services
 from tests.db.fixtures import database_url, empty_tables
@@ -108,8 +108,7 @@ async def api(
     await services.orgs.add_member("acme", "bob", "devs")
     await services.orgs.add_org("globex", "gina")
     async with running_gateway(settings) as app:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(server_config(app, settings))  # as `imagegate serve` does
         task = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
             await asyncio.sleep(0.02)

@@ -40,9 +40,15 @@ async def test_too_many_failures_get_429_with_retry_after(
     assert reply.status == 200
 
 
-@pytest.mark.parametrize("user", ["bob", "nobody"])
-async def test_a_password_with_a_lone_surrogate_is_a_plain_401(api: Api, user: str) -> None:
-    body = b'{"username": "%s", "password": "bob-\\ud800"}' % user.encode()
-    reply = await post(api, "/v2/users/login", body, "10.4.0.3")
-    assert reply.status == 401
-    assert reply.body == {"detail": "Incorrect authentication credentials", "login_2fa_token": None}
+async def test_a_password_with_a_lone_surrogate_is_refused_alike_for_every_name(
+    api: Api,
+) -> None:
+    """Not a 500 for a user who exists and a 401 for one who does not: the same refusal
+    (a 401 here; a 400 for a body that is not text would do as well)."""
+    replies = []
+    for user in ("bob", "nobody"):
+        body = b'{"username": "%s", "password": "bob-\\ud800"}' % user.encode()
+        replies.append(await post(api, "/v2/users/login", body, "10.4.0.3"))
+    known, unknown = replies
+    assert known.status in (400, 401)
+    assert (known.status, known.body) == (unknown.status, unknown.body)

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import uvicorn
 
-from imagegate.bootstrap import running_gateway
+from imagegate.bootstrap import running_gateway, server_config
 from imagegate.config import Settings, load_settings
 from imagegate.services import Services, close_services, open_services
 from tests.support.images import Image, build_image, push_image
@@ -90,8 +90,7 @@ async def gateway(
     await services.orgs.add_org("acme", "alice")
     await services.orgs.add_member("acme", "bob")
     async with running_gateway(settings) as app:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(server_config(app, settings))  # as `imagegate serve` does
         task = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
             await asyncio.sleep(0.02)
