@@ -50,6 +50,23 @@ FINDINGS: list[Finding] = [
         " where the handler encodes it",
     ),
     Finding(
+        "api-query-superscript-digit",
+        "api_queries",
+        "ValueError",
+        "sec-hardening (hole 10 class: http/api/framework.py query_int)",
+        "?page=%C2%B2 ('²' passes str.isdigit, int() refuses it): a 500 on every paged"
+        " endpoint, for any signed-in user",
+    ),
+    Finding(
+        "api-date-time-out-of-range",
+        "api_queries",
+        "NotRenderedBack",
+        "sec-sessions or sec-hardening (http/api/framework.py parse_date_time)",
+        "a date-time that parses but cannot be sent back: 9999-12-31T23:59:59-01:00 overflows"
+        " in UTC (POST /v2/access-tokens with it as expires_at: a 500), and years before 1000"
+        " render with fewer than four digits",
+    ),
+    Finding(
         "basic-auth-not-ascii",
         "basic_auth",
         "ValueError",

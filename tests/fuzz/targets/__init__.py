@@ -25,6 +25,7 @@ TARGETS = {
     "manifests": Target(("imagegate.proxy.descriptors", "imagegate.hosted.validation"), 16384),
     "registry_json": Target(("imagegate.core.signin",), 8192),
     "api_bodies": Target(("imagegate.http.api.framework",), 8192),
+    "api_queries": Target(("imagegate.http.api.framework",), 1024),
     "basic_auth": Target(("imagegate.http.token",), 1024),
     "console_sessions": Target(("imagegate.http.console.sessions",), 4096),
 }
