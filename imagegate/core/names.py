@@ -52,9 +52,12 @@ def parse_repository(name: str) -> RepositoryName:
     """Parse and canonicalize a repository name (``nginx`` -> ``library/nginx``)."""
     if not name:
         raise NameInvalid("repository name is empty")
-    if len(name) > MAX_REPOSITORY_LENGTH:
+    # The limit holds for the canonical name, so that what parses always parses again.
+    bare = "/" not in name
+    length = len(name) + (len(OFFICIAL_NAMESPACE) + 1 if bare else 0)
+    if length > MAX_REPOSITORY_LENGTH:
         raise NameInvalid(
-            f"repository name is {len(name)} characters long; "
+            f"repository name is {length} characters long{' as library/NAME' if bare else ''}; "
             f"at most {MAX_REPOSITORY_LENGTH} are allowed",
             detail={"name": name[:MAX_REPOSITORY_LENGTH]},
         )

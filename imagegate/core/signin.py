@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from imagegate.core.names import validate_account_name
 
 ALLOWED_ORGS_KEY = "allowedOrgs"
+_EXAMPLE = f'{{"{ALLOWED_ORGS_KEY}": ["myorg"]}}'
+_SHAPE = f"a registry.json is one object such as {_EXAMPLE}"
 _BOMS = (
     (codecs.BOM_UTF8, "a UTF-8 byte order mark"),
     (codecs.BOM_UTF16_LE, "a UTF-16 byte order mark"),
@@ -55,10 +57,14 @@ def parse_registry_json(data: bytes) -> tuple[str, ...]:
         raise InvalidRegistryJson(
             f"the file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    # The json module has two more refusals of its own (found by fuzzing): both must still
+    # be the file's fault, or every request would fail with a 500 instead of the refusal.
+    except RecursionError:
+        raise InvalidRegistryJson(f"the file is nested too deeply; {_SHAPE}") from None
+    except ValueError:  # a number of more than 4,300 digits (sys.get_int_max_str_digits)
+        raise InvalidRegistryJson(f"the file holds a number too long to read; {_SHAPE}") from None
     if not isinstance(document, dict):
-        raise InvalidRegistryJson(
-            f'the file must hold one JSON object such as {{"{ALLOWED_ORGS_KEY}": ["myorg"]}}'
-        )
+        raise InvalidRegistryJson(f"the file must hold one JSON object such as {_EXAMPLE}")
     unknown = sorted(key for key in document if key != ALLOWED_ORGS_KEY)
     if unknown:
         hint = ""

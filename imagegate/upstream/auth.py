@@ -28,6 +28,7 @@ from imagegate.upstream.errors import UpstreamUnreachable, upstream_message
 logger = logging.getLogger("imagegate.upstream.auth")
 
 _PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+_QUOTED_PAIR_RE = re.compile(r"\\(.)")  # RFC 9110: a backslash stands for the next character
 MAX_CACHED_TOKENS = 1024
 DEFAULT_EXPIRES_IN = 60  # the token spec's default when the server says nothing
 
@@ -45,7 +46,9 @@ def parse_challenge(header: str) -> Challenge | None:
         return None
     params = {
         match.group(1).lower(): (
-            match.group(2).replace('\\"', '"') if match.group(2) is not None else match.group(3)
+            _QUOTED_PAIR_RE.sub(r"\1", match.group(2))
+            if match.group(2) is not None
+            else match.group(3)
         )
         for match in _PARAM_RE.finditer(rest)
     }

@@ -57,6 +57,18 @@ def test_invalid_repository_names_are_refused_with_a_message(raw: str) -> None:
     assert info.value.status == 400
 
 
+def test_a_bare_name_counts_its_library_prefix_against_the_limit() -> None:
+    # Found by fuzzing: a bare name of 193 to 200 characters parsed, to a canonical name
+    # (library/NAME) that no longer did, so the same repository had no name to store.
+    longest = "a" * (200 - len("library/"))
+    assert parse_repository(parse_repository(longest).full).path == longest
+    with pytest.raises(NameInvalid) as info:
+        parse_repository(longest + "a")
+    assert info.value.message == (
+        "repository name is 201 characters long as library/NAME; at most 200 are allowed"
+    )
+
+
 def test_official_namespace() -> None:
     assert parse_repository("alpine").is_official
     assert not parse_repository("acme/alpine").is_official

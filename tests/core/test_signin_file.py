@@ -47,6 +47,8 @@ def test_a_valid_file_lists_the_orgs_in_file_order(data: bytes, orgs: tuple[str,
         (b'{"allowedOrgs": [7]}', "7 is not an organization name"),
         (b'{"allowedOrgs": ["acme", "acme"]}', "'acme' is listed twice"),
         (b'{"allowedOrgs": ["a"]}', "invalid organization name 'a'"),
+        (b'{"allowedOrgs": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
+        (b'{"allowedOrgs": [' + b"7" * 5000 + b"]}", "holds a number too long to read"),
     ],
 )
 def test_an_invalid_file_says_exactly_what_is_wrong(data: bytes, reason: str) -> None:

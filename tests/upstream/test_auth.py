@@ -37,6 +37,15 @@ def test_parse_challenge() -> None:
     assert parse_challenge("") is None
 
 
+def test_quoted_values_lose_every_escape() -> None:
+    # RFC 9110 quoted-pair: '\\' is one backslash, as '\"' is one quote (found by fuzzing).
+    challenge = parse_challenge(
+        r'Bearer realm="https://auth.example/token",error_description="C:\\temp is \"bad\""'
+    )
+    assert challenge is not None
+    assert challenge.params["error_description"] == 'C:\\temp is "bad"'
+
+
 @pytest.fixture
 def basic_upstream(tmp_path: Path) -> Iterator[UpstreamRegistry]:
     with UpstreamRegistry(tmp_path, auth=htpasswd_auth(tmp_path, dict([ACCOUNT]))) as registry:
