@@ -9,7 +9,6 @@ credentials of a user outside the allowed organizations, so ``docker login`` fai
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -158,7 +157,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII text, or not UTF-8
         raise Unauthorized("malformed Basic credentials") from None
     name, sep, secret = decoded.partition(":")
     if not sep:

@@ -253,3 +253,14 @@ async def test_imagegate_serve_applies_the_limits(tmp_path: Path) -> None:
         big = b"X-Padding: " + b"a" * (LIMITS.header_bytes + 100) + b"\r\n"
         reply = await exchange(gateway.port, request("GET", "/healthz", big))
         assert reply is not None and reply.status == 431
+
+
+# --- malformed headers ----------------------------------------------------------------------
+
+
+async def test_basic_credentials_that_are_not_ascii_are_a_401(port: int) -> None:
+    # A byte above 0x7f is no base64: a clear 401 like any malformed credentials (was a 500).
+    reply = await exchange(port, request("GET", "/token", b"Authorization: Basic \xe9\r\n"))
+    assert reply is not None and reply.status == 401
+    error = reply.json()["errors"][0]  # type: ignore[index]
+    assert (error["code"], error["message"]) == ("UNAUTHORIZED", "malformed Basic credentials")
