@@ -216,6 +216,8 @@ async def test_users_outside_allowed_orgs_cannot_sign_in_and_their_sessions_stop
     await eventually(refused)  # the file is picked up within a second or two
     page = await ginas_visit.get("/console/", keep_cookie=True)
     assert page.status == 403 and message in page.body
+    assert (await ginas_visit.get("/console/sign-in")).status == 200  # to sign in as another
+    assert (await ginas_visit.post("/console/sign-out")).status == 303
 
     login = {"username": "dave", "password": "dave-password"}
     reply = await api.call("POST", "/v2/users/login", json=login)

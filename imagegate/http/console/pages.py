@@ -31,6 +31,7 @@ from imagegate.core.authorization import (
     Need,
     Reach,
     Verdict,
+    Who,
     credential_message,
     credential_verdict,
     membership_verdict,
@@ -38,7 +39,7 @@ from imagegate.core.authorization import (
 from imagegate.http.console.sessions import Session, SessionCookies
 from imagegate.services import NotFound, Services
 from imagegate.services.orgs import MemberInfo
-from imagegate.services.sessions import Ended, SessionUser
+from imagegate.services.sessions import Checked, Ended, SessionUser
 
 CSRF_FIELD = "csrf_token"
 MAX_FORM_BYTES = 64 * 1024
@@ -151,19 +152,19 @@ class Console:
             fresh = session is None
             if session is None:
                 session = self.cookies.codec.new(None)
-            user, ended, refused = None, None, None
+            checked = Checked(None)
             if session.secret is not None:
                 checked = await self.services.sessions.check(session.secret)
-                user, ended = checked.user, checked.ended
-                if checked.refusal is not None:
-                    refused = checked.refusal.message
-                if ended is not None:  # forget the dead session; keep the form token
-                    session, fresh = Session(None, session.csrf_token, session.expires_at), True
+            if checked.ended is not None:  # forget the dead session; keep the form token
+                session, fresh = Session(None, session.csrf_token, session.expires_at), True
+            refusal, user = checked.refusal, checked.user
+            if refusal is not None and need.who is Who.ANYONE:
+                user = None  # signing out, or in as someone else, stays possible
             visit = Visit(request, session, user, None, None)
-            if refused is not None:
-                response: Response = self.problem(visit, 403, "Sign-in refused", refused)
+            if refusal is not None and user is not None:  # enforce sign-in: Docker's words
+                response: Response = self.problem(visit, 403, "Sign-in refused", refusal.message)
             else:
-                response = await self._checked(visit, handler, need, ended)
+                response = await self._checked(visit, handler, need, checked.ended)
             if fresh:
                 self.cookies.write(request, response, session)
             return response
