@@ -2,11 +2,11 @@
 
 Modules, one concept each: ``sessions`` (signed cookies carrying the CSRF token and the
 secret of a server-side session, ``services.sessions``), ``pages`` (what every page goes
-through: session, CSRF, the route's declared ``Need``, rendering), then one module per area: ``signin``, ``home``, ``image_access`` (with the
-allowlist and "try a pull"), ``members``, ``tokens`` and ``activity`` (the audit
-trail, with its charts drawn from ``charts``' pure geometry). Templates live in
-``templates/``, the one stylesheet and the copy button's few lines of script in
-``static/``.
+through: session, CSRF, the route's declared ``Need``, rendering), then one module per
+area: ``signin``, ``home``, ``image_access`` (with the allowlist and "try a pull"),
+``members``, ``tokens`` and ``activity`` (the audit trail, with its charts drawn from
+``charts``' pure geometry). Templates live in ``templates/``, the one stylesheet and the
+copy button's few lines of script in ``static/``.
 """
 
 from __future__ import annotations
