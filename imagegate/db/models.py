@@ -14,6 +14,9 @@ each other cannot break an invariant:
   concurrent first pushes cannot make two), and a team holds at most one permission per
   repository and one for the whole namespace (``repository`` NULL; a partial unique
   index, because a plain unique constraint treats every NULL as distinct).
+- a session (an API bearer token or a console sign-in) belongs to one user and is tied
+  to the credential it was made with: the password version then current, or the access
+  token (deleting the token or the user deletes its sessions).
 - the audit trail is append-only and references nothing, so deleting a user or an
   organization never rewrites history; webhook cursors say how far each receiver got.
 
@@ -117,6 +120,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # A gateway admin: manages gateway-wide state (publisher overrides), not organizations.
     is_admin: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # Raised by every password change: a session made with an older password has ended.
+    password_version: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class AccessToken(Base):
@@ -142,6 +147,31 @@ class AccessToken(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, server_default=true())
+
+
+class Session(Base):
+    """A signed-in session of the API (its bearer token's ``jti``) or the console (its
+    cookie); only the SHA-256 of its secret is kept.
+
+    ``token_id`` is the access token it was made with, ``password_version`` the user's
+    password version when it was made with a password: exactly one of them is set.
+    """
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        CheckConstraint("length(secret_hash) = 64", name="secret_hash_length"),
+        CheckConstraint("(token_id IS NULL) <> (password_version IS NULL)", name="one_credential"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("access_tokens.id", ondelete="CASCADE"), index=True
+    )
+    password_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class Organization(Base):

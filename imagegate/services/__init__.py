@@ -2,7 +2,8 @@
 
 ``accounts`` (users, passwords, access tokens, signing in), ``orgs`` (organizations,
 teams, members), ``repositories`` (hosted repositories and team permissions on them),
-``access`` (image access settings and the pull and write decisions), ``allowlist``
+``sessions`` (signed-in sessions of the API and the console, each tied to its
+credential), ``access`` (image access settings and the pull and write decisions), ``allowlist``
 (each organization's repository allowlist) and ``publishers``
 (publisher status: overrides and Docker Hub's badges). Every method is one
 transaction, so a failed command leaves nothing half-written, and reads go to the
@@ -37,6 +38,7 @@ from imagegate.services.errors import (
 from imagegate.services.orgs import OrganizationService
 from imagegate.services.publishers import PublisherService
 from imagegate.services.repositories import RepositoryService
+from imagegate.services.sessions import SessionService
 from imagegate.services.signin import SignInService
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "RepositoryService",
     "ServiceError",
     "Services",
+    "SessionService",
     "SignInService",
     "TooManyAttempts",
     "close_services",
@@ -73,6 +76,7 @@ class Services:
     allowlist: AllowlistService
     signin: SignInService  # the instance ``access`` consults: one cache of registry.json
     audit: AuditService
+    sessions: SessionService
 
 
 async def open_services(
@@ -91,9 +95,10 @@ async def open_services(
         raise
     publishers = PublisherService(database, settings.hub_api_url)
     signin = _signin(database, settings)
+    accounts = AccountService(database, hasher=password_hasher)
     return Services(
         database=database,
-        accounts=AccountService(database, hasher=password_hasher),
+        accounts=accounts,
         orgs=OrganizationService(database),
         repositories=RepositoryService(database),
         access=AccessService(database, publishers, signin=signin),
@@ -101,6 +106,7 @@ async def open_services(
         allowlist=AllowlistService(database),
         signin=signin,
         audit=AuditService(database),
+        sessions=SessionService(database, accounts, signin),
     )
 
 

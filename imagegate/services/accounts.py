@@ -27,6 +27,7 @@ from imagegate.auth.passwords import (
     new_access_token,
     token_digest,
 )
+from imagegate.core.authorization import TOKEN_SCOPES, Reach, reach_of
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, User
 from imagegate.services.audit_changes import record
@@ -44,9 +45,6 @@ _MAX_DESCRIPTION_LENGTH = 255
 _MAX_EMAIL_LENGTH = 254
 
 
-# Docker Hub's personal access token scopes; write and admin may push and delete.
-TOKEN_SCOPES = ("repo:admin", "repo:write", "repo:read", "repo:public_read")
-WRITE_SCOPES = frozenset({"repo:admin", "repo:write"})
 DEFAULT_SCOPES = ("repo:write",)
 MAX_TOKEN_LABEL_LENGTH = 100
 
@@ -77,7 +75,8 @@ class SignedIn(str):
 
 
 def can_write(scopes: tuple[str, ...]) -> bool:
-    return any(scope in WRITE_SCOPES for scope in scopes)
+    """Whether a token with ``scopes`` may push and delete (``repo:write``, ``repo:admin``)."""
+    return reach_of(scopes) is Reach.WRITE
 
 
 def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -274,13 +273,14 @@ class AccountService:
             )
 
     async def set_password(self, name: str, password: str) -> None:
-        """Replace a user's password; cached sign-ins with the old one stop working."""
+        """Replace a user's password; cached sign-ins with the old one stop working, and
+        so does every session made with it (its password version is raised)."""
         password_hash = await self._hasher.hash_async(_check_password(password))
         async with self._db.write() as conn:
             result = await conn.execute(
                 update(User)
                 .where(User.name == name)
-                .values(password_hash=password_hash)
+                .values(password_hash=password_hash, password_version=User.password_version + 1)
                 .returning(User.id)
             )
             if result.first() is None:

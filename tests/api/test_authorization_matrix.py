@@ -1,268 +1,119 @@
-"""Who may call what, for every endpoint of the served OpenAPI document.
+"""Who may call what: every route of the API and the console, by every kind of credential.
 
-One table row per (method, path) of ``/v2/openapi.json``; the test fails when the document
-lists an endpoint the table does not (or the other way round). Each row is called by an org
-owner (``alice``), a member (``bob``), a signed-in outsider (``dave``) and anonymously, and
-by the gateway admin (``root``) where the row says so. Refused callers go first, and a
-read taken before and after them shows that a refused mutation changed nothing. Every row
-acts on objects of its own (made in ``_world``), so rows run in table order on one gateway.
-Also: an organization that does not exist is 404, and nobody reaches another user's token.
+The API's routes come from the served OpenAPI document, the console's from the app's
+route table; the test fails when either has a route the table (``authorization_table``)
+has no row for, or the table a row for a route that does not exist. Every row is called
+by every caller and the status compared with the row. Refused callers go first, and a
+witness read before and after each shows that a refused change changed nothing. One
+gateway serves the whole walk; rows act on objects of their own (made in ``_world``).
+Also: an organization that does not exist is 404, nobody reaches another user's token,
+and every refusal says why.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.routing import Mount, Route
+
 from imagegate.core.categories import PublisherStatus
-from tests.api.conftest import Api
+from tests.api.authorization_table import (
+    API_ROWS,
+    CALLERS,
+    CONSOLE_ROWS,
+    MEMBERS,
+    NEW_USERS,
+    PASSWORD_USERS,
+    QA_MEMBERS,
+    TESS_TOKENS,
+    TOKEN_BASES,
+    TOKEN_OWNER,
+    Row,
+)
+from tests.api.conftest import Api, Reply, Visitor
 
-ORG_PREFIX = "/v2/orgs/"
-CALLERS: dict[str, str | None] = {
-    "anonymous": None,
-    "outsider": "dave",
-    "member": "bob",
-    "owner": "alice",
-    "admin": "root",
-}
-# Token rows act on each caller's own token; anonymous names the owner's.
-TOKEN_OWNER = {
-    "anonymous": "alice",
-    "outsider": "dave",
-    "member": "bob",
-    "owner": "alice",
-    "admin": "root",
-}
-STRICT = {
-    "restricted_images": {
-        "enabled": True,
-        "allow_official_images": False,
-        "allow_verified_publishers": False,
-    }
-}
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::\w+)?\}")
+_METHODS = {"get", "put", "post", "patch", "delete"}
 
 
-def members_read() -> dict[str, int]:
-    """Org reads: members and owners, not outsiders."""
-    return {"anonymous": 401, "outsider": 403, "member": 200, "owner": 200}
+@dataclass
+class World:
+    """What the rows act on: each caller's credentials and each user's tokens."""
+
+    bearers: dict[str, str | None]  # caller -> API bearer token
+    visitors: dict[str, Visitor]  # caller -> console visitor
+    tokens: dict[tuple[str, str], tuple[str, int]]  # (user, label) -> (uuid, id)
 
 
-def owners_only(success: int) -> dict[str, int]:
-    return {"anonymous": 401, "outsider": 403, "member": 403, "owner": success}
-
-
-def self_service(success: int) -> dict[str, int]:
-    return {"anonymous": 401, "outsider": success, "member": success, "owner": success}
-
-
-def admins_only(success: int) -> dict[str, int]:
-    return {"anonymous": 401, "outsider": 403, "member": 403, "owner": 403, "admin": success}
-
-
-@dataclass(frozen=True)
-class Row:
-    method: str
-    path: str  # the OpenAPI template
-    expect: dict[str, int]  # caller -> status
-    params: dict[str, str] = field(default_factory=dict)
-    body: Any = None
-    # (path, user): a read that a refused caller must leave unchanged
-    witness: tuple[str, str] | None = None
-
-
-TOKEN_BASES = ("/v2/access-tokens", "/v2/api_tokens")  # Hub's path and hub-tool's alias
-
-
-def token_rows(base: str) -> list[Row]:
-    """Self-service: every signed-in user manages their own tokens."""
-    one = f"{base}/{{uuid}}"
-    return [
-        Row("GET", base, self_service(200)),
-        Row(
-            "POST",
-            base,
-            self_service(201),
-            body={"token_label": "matrix", "scopes": ["repo:read"]},
-            witness=(base, "alice"),
-        ),
-        Row("GET", one, self_service(200)),
-        Row(
-            "PATCH",
-            one,
-            self_service(200),
-            body={"token_label": "renamed", "is_active": False},
-            witness=(base, "alice"),
-        ),
-        Row(
-            "DELETE",
-            one,
-            self_service(204),
-            params={"uuid": f"doomed{base}"},
-            witness=(base, "alice"),
-        ),
-    ]
-
-
-GROUP = "/v2/orgs/{org}/groups/{group}"
-ALLOWLIST = "/v2/orgs/acme/settings/image-access/allowlist"
-ROWS = [
-    Row(
-        "POST",
-        "/v2/users/login",
-        {c: 200 for c in CALLERS if c != "admin"},
-        body={"username": "dave", "password": "dave-password"},
-    ),
-    Row(
-        "POST",
-        "/v2/auth/token",
-        {c: 200 for c in CALLERS if c != "admin"},
-        body={"identifier": "dave", "secret": "dave-password"},
-    ),
-    Row("GET", "/v2/orgs/{org}/settings", members_read()),
-    Row(
-        "PUT",
-        "/v2/orgs/{org}/settings",
-        owners_only(200),
-        body=STRICT,
-        witness=("/v2/orgs/acme/settings", "alice"),
-    ),
-    Row("GET", "/v2/orgs/{org}/settings/image-access/allowlist", members_read()),
-    Row(
-        "POST",
-        "/v2/orgs/{org}/settings/image-access/allowlist",
-        owners_only(201),
-        body={"repository": "nginx"},
-        witness=(ALLOWLIST, "alice"),
-    ),
-    Row(
-        "DELETE",
-        "/v2/orgs/{org}/settings/image-access/allowlist/{namespace}/{repo}",
-        owners_only(204),
-        params={"namespace": "someone", "repo": "tool"},
-        witness=(ALLOWLIST, "alice"),
-    ),
-    Row("GET", "/v2/orgs/{org}/members", members_read()),
-    Row(
-        "POST",
-        "/v2/orgs/{org}/members",
-        owners_only(201),
-        body={"member": "erin"},
-        witness=("/v2/orgs/acme/members", "alice"),
-    ),
-    Row(
-        "PUT",
-        "/v2/orgs/{org}/members/{username}",
-        owners_only(200),
-        params={"username": "frank"},
-        body={"role": "owner"},
-        witness=("/v2/orgs/acme/members", "alice"),
-    ),
-    Row(
-        "DELETE",
-        "/v2/orgs/{org}/members/{username}",
-        owners_only(204),
-        params={"username": "gus"},
-        witness=("/v2/orgs/acme/members", "alice"),
-    ),
-    Row("GET", "/v2/orgs/{org}/groups", members_read()),
-    Row(
-        "POST",
-        "/v2/orgs/{org}/groups",
-        owners_only(201),
-        body={"name": "newteam"},
-        witness=("/v2/orgs/acme/groups", "alice"),
-    ),
-    Row("GET", GROUP, members_read()),
-    Row(
-        "PUT",
-        GROUP,
-        owners_only(200),
-        body={"name": "devs", "description": "put by the matrix"},
-        witness=("/v2/orgs/acme/groups/devs", "alice"),
-    ),
-    Row(
-        "PATCH",
-        GROUP,
-        owners_only(200),
-        body={"description": "patched by the matrix"},
-        witness=("/v2/orgs/acme/groups/devs", "alice"),
-    ),
-    Row(
-        "DELETE",
-        GROUP,
-        owners_only(204),
-        params={"group": "doomed"},
-        witness=("/v2/orgs/acme/groups", "alice"),
-    ),
-    Row("GET", f"{GROUP}/members", members_read()),
-    Row(
-        "POST",
-        f"{GROUP}/members",
-        owners_only(200),
-        body={"member": "frank"},
-        witness=("/v2/orgs/acme/groups/devs/members", "alice"),
-    ),
-    Row(
-        "DELETE",
-        f"{GROUP}/members/{{username}}",
-        owners_only(204),
-        params={"group": "qa", "username": "hank"},
-        witness=("/v2/orgs/acme/groups/qa/members", "alice"),
-    ),
-    *[row for base in TOKEN_BASES for row in token_rows(base)],
-    Row("GET", "/v2/publishers", admins_only(200)),
-    Row(
-        "PUT",
-        "/v2/publishers/{namespace}",
-        admins_only(200),
-        params={"namespace": "newpub"},
-        body={"status": PublisherStatus.VERIFIED_PUBLISHER.value},
-        witness=("/v2/publishers", "root"),
-    ),
-    Row(
-        "DELETE",
-        "/v2/publishers/{namespace}",
-        admins_only(204),
-        params={"namespace": "oldpub"},
-        witness=("/v2/publishers", "root"),
-    ),
-    # Audit logs are read by owners only; the organization is the account in the path.
-    Row("GET", "/v2/auditlogs/{account}", owners_only(200), params={"account": "acme"}),
-    Row("GET", "/v2/auditlogs/{account}/actions", owners_only(200), params={"account": "acme"}),
-]
-
-
-async def _world(api: Api) -> dict[tuple[str, str], str]:
-    """The objects rows act on; answers each user's token uuids by (user, label)."""
+async def _world(api: Api) -> World:
     services = api.services
-    for name in ("erin", "frank", "gus", "hank"):
-        await services.accounts.create_user(name, f"{name}@example.com", f"{name}-password")
-    for name in ("frank", "gus"):
-        await services.orgs.add_member("acme", name)
-    await services.orgs.create_team("acme", "doomed")
-    await services.orgs.add_member("acme", "hank", "qa")
-    await services.allowlist.add("acme", "someone/tool")
-    await services.publishers.set_override("oldpub", PublisherStatus.SPONSORED_OSS)
+    await services.accounts.create_user("tess", None, "tess-password", admin=True)
+    await services.orgs.add_member("acme", "tess", "owners")
+    await services.orgs.create_team("acme", "qa")
+    for caller in CALLERS:
+        for name in (*NEW_USERS, *MEMBERS, *QA_MEMBERS):
+            await services.accounts.create_user(f"{name}-{caller}", None, "a-password")
+        for name in MEMBERS:
+            await services.orgs.add_member("acme", f"{name}-{caller}")
+        for name in QA_MEMBERS:
+            await services.orgs.add_member("acme", f"{name}-{caller}", "qa")
+        await services.orgs.create_team("acme", f"doomed-{caller}")
+        for place in ("api", "console"):
+            await services.allowlist.add("acme", f"someone/{place}-{caller}")
+        await services.publishers.set_override(f"oldpub-{caller}", PublisherStatus.COMMUNITY)
     tokens = {}
     for user in set(TOKEN_OWNER.values()):
-        for label in ("kept", *(f"doomed{base}" for base in TOKEN_BASES)):
+        for label in ("kept", "doomed-console", *(f"doomed{base}" for base in TOKEN_BASES)):
             token, _ = await services.accounts.create_token(user, label)
-            tokens[user, label] = token.uuid
-    return tokens
+            tokens[user, label] = (token.uuid, token.id)
+
+    bearers: dict[str, str | None] = {"anon": None}
+    visitors = {"anon": await api.visitor()}
+    for caller, user in PASSWORD_USERS.items():
+        bearers[caller] = await api.login(user, f"{user}-password")
+        visitors[caller] = await api.visitor(user)
+    for caller, scopes in TESS_TOKENS.items():
+        token, secret = await services.accounts.create_token("tess", caller, scopes=scopes)
+        bearers[caller] = await api.login("tess", secret)
+        visitors[caller] = await api.visitor()
+        signed_in = await visitors[caller].sign_in("tess", secret)
+        # The console signs in no public-read token: that visitor stays signed out.
+        assert signed_in.status == (403 if caller == "pub" else 303), (caller, signed_in)
+        if caller == "revoked":
+            await services.accounts.update_token("tess", token.uuid, active=False)
+    return World(bearers, visitors, tokens)
 
 
-def _url(row: Row, caller: str, tokens: dict[tuple[str, str], str], org: str = "acme") -> str:
-    values = {"org": org, "group": "devs", "uuid": "kept", **row.params}
-    if "{uuid}" in row.path:
-        values["uuid"] = tokens[TOKEN_OWNER[caller], values["uuid"]]
-    return row.path.format(**values)
+def _url(row: Row, caller: str, world: World, org: str = "acme") -> str:
+    values = {"org": org, "account": org, "group": "devs", **row.params}
+    owner = TOKEN_OWNER[caller]
+    if "uuid" in values:
+        values["uuid"] = world.tokens[owner, values["uuid"]][0]
+    if "token_id" in values:
+        values["token_id"] = str(world.tokens[owner, values["token_id"]][1])
+
+    def value(match: re.Match[str]) -> str:
+        return values[match.group(1)].replace("{c}", caller)
+
+    return _PLACEHOLDER.sub(value, row.path)
 
 
-def _explains(status: int, body: Any) -> str | None:
+def _filled(body: Any, caller: str) -> Any:
+    """The row's body or form with ``{c}`` made the caller's name."""
+    if isinstance(body, dict):
+        return {key: _filled(item, caller) for key, item in body.items()}
+    return body.replace("{c}", caller) if isinstance(body, str) else body
+
+
+def _explains(status: int, reply: Reply, api_row: bool) -> str | None:
     """What is wrong with a refusal's body, or None."""
-    if not isinstance(body, dict):
-        return f"body is not a JSON object: {body!r}"
-    text = body.get("message") or body.get("detail")
+    if not api_row:
+        ok = status == 303 or 'class="card narrow problem"' in reply.body
+        return None if ok else f"no problem page: {reply.body[:200]!r}"
+    body = reply.body
+    text = body.get("message") or body.get("detail") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text.strip():
         return f"no message or detail: {body!r}"
     if status == 404 and "not found" not in text.lower():
@@ -270,66 +121,92 @@ def _explains(status: int, body: Any) -> str | None:
     return None
 
 
-async def _read(api: Api, witness: tuple[str, str]) -> Any:
-    reply = await api.call("GET", witness[0], witness[1])
-    assert reply.status == 200, (witness, reply.status, reply.body)
-    return reply.body
+async def _call(api: Api, world: World, row: Row, caller: str, url: str) -> Reply:
+    body = _filled(row.body, caller)
+    if row in API_ROWS:
+        return await api.call(row.method, url, json=body, bearer=world.bearers[caller])
+    visitor = world.visitors[caller]
+    form = (body or {}) if row.method == "POST" else None
+    return await visitor.request(row.method, url, form, keep_cookie=True)
 
 
-async def test_every_documented_endpoint_by_every_caller(api: Api) -> None:
+async def _walk(api: Api, world: World, rows: list[Row]) -> list[str]:
+    failures: list[str] = []
+    for row in rows:
+        # Refused callers first: until one is allowed, nothing may change.
+        order = sorted(CALLERS, key=lambda c: row.expect[c] < 400)
+        for caller in order:
+            url = _url(row, caller, world)
+            before = await row.witness(api.services, caller) if row.witness else None
+            reply = await _call(api, world, row, caller, url)
+            where = f"{row.method} {url} as {caller}"
+            if reply.status != row.expect[caller]:
+                failures.append(f"{where}: {reply.status} (expected {row.expect[caller]})")
+            if reply.status >= 400 and (problem := _explains(reply.status, reply, row in API_ROWS)):
+                failures.append(f"{where}: {problem}")
+            refused = reply.status >= 400
+            if row.witness and refused and await row.witness(api.services, caller) != before:
+                failures.append(f"{where}: refused with {reply.status} but changed the state")
+    return failures
+
+
+def _console_routes(api: Api) -> set[tuple[str, str]]:
+    routes = set()
+    for route in api.app.routes:
+        if isinstance(route, Mount) and route.path.startswith("/console"):
+            routes.add(("GET", f"{route.path}/{{path}}"))
+        elif isinstance(route, Route) and (route.path == "/" or route.path.startswith("/console")):
+            routes |= {(m, route.path) for m in route.methods or () if m != "HEAD"}
+    return routes
+
+
+async def test_every_route_by_every_credential(api: Api) -> None:
     reply = await api.call("GET", "/v2/openapi.json")
     assert reply.status == 200
     documented = {
         (method.upper(), path)
         for path, operations in reply.body["paths"].items()
         for method in operations
-        if method in {"get", "put", "post", "patch", "delete", "head", "options"}
+        if method in _METHODS
     }
-    rows = [(row.method, row.path) for row in ROWS]
-    assert len(rows) == len(set(rows)), "a (method, path) has two rows"
-    assert documented - set(rows) == set(), "documented endpoints without a matrix row"
-    assert set(rows) - documented == set(), "matrix rows for undocumented endpoints"
+    for served, rows in ((documented, API_ROWS), (_console_routes(api), CONSOLE_ROWS)):
+        listed = [(row.method, row.path) for row in rows]
+        assert len(listed) == len(set(listed)), "a (method, path) has two rows"
+        assert served - set(listed) == set(), "routes without a row in authorization_table"
+        assert set(listed) - served == set(), "rows for routes that do not exist"
 
-    tokens = await _world(api)
-    failures: list[str] = []
-    for row in ROWS:
-        before = await _read(api, row.witness) if row.witness else None
-        changed = False  # once a caller is allowed, the state may legitimately change
-        for caller, expected in row.expect.items():
-            url = _url(row, caller, tokens)
-            reply = await api.call(row.method, url, CALLERS[caller], json=row.body)
-            where = f"{row.method} {url} as {caller}"
-            if reply.status != expected:
-                failures.append(f"{where}: {reply.status} (expected {expected}) {reply.body!r}")
-            if reply.status in (401, 403, 404):
-                problem = _explains(reply.status, reply.body)
-                if problem:
-                    failures.append(f"{where}: {problem}")
-            if reply.status < 300:
-                changed = True
-            elif row.witness and not changed and await _read(api, row.witness) != before:
-                failures.append(f"{where}: refused with {reply.status} but changed the state")
-        if row.path.startswith(ORG_PREFIX):
-            # An organization that does not exist is 404 even to a signed-in outsider.
-            url = _url(row, "outsider", tokens, org="nowhere")
-            reply = await api.call(row.method, url, "dave", json=row.body)
-            if reply.status != 404 or _explains(404, reply.body):
-                failures.append(f"{row.method} {url} as outsider: {reply.status} {reply.body!r}")
-    failures += await _foreign_tokens(api, tokens)
+    world = await _world(api)
+    failures = await _nowhere(api, world)
+    failures += await _foreign_tokens(api, world)
+    failures += await _walk(api, world, API_ROWS)
+    failures += await _walk(api, world, CONSOLE_ROWS)  # its last row signs everyone out
     assert failures == [], "\n".join(failures)
 
 
-async def _foreign_tokens(api: Api, tokens: dict[tuple[str, str], str]) -> list[str]:
+async def _nowhere(api: Api, world: World) -> list[str]:
+    """An organization that does not exist is 404 to a signed-in outsider, on both edges."""
+    failures = []
+    for row in [*API_ROWS, *CONSOLE_ROWS]:
+        if "{org}" in row.path or "{account}" in row.path:
+            url = _url(row, "outsider", world, org="nowhere")
+            reply = await _call(api, world, row, "outsider", url)
+            if reply.status != 404 or _explains(404, reply, row in API_ROWS):
+                failures.append(f"{row.method} {url} as outsider: {reply.status}")
+    return failures
+
+
+async def _foreign_tokens(api: Api, world: World) -> list[str]:
     """Another user's token uuid is 404 to everyone else, and stays as it was."""
     failures = []
     for base in TOKEN_BASES:
-        path = f"{base}/{tokens['alice', 'kept']}"
-        before = await _read(api, (path, "alice"))
-        for user in ("bob", "dave", "root"):
+        path = f"{base}/{world.tokens['alice', 'kept'][0]}"
+        before = await api.services.accounts.list_tokens("alice")
+        for caller in ("member", "outsider", "admin", "rw"):
             for method, body in (("GET", None), ("PATCH", {"is_active": True}), ("DELETE", None)):
-                reply = await api.call(method, path, user, json=body)
-                if reply.status != 404 or _explains(404, reply.body):
-                    failures.append(f"{method} {path} as {user}: {reply.status} {reply.body!r}")
-        if await _read(api, (path, "alice")) != before:
+                bearer = world.bearers[caller]
+                reply = await api.call(method, path, json=body, bearer=bearer)
+                if reply.status != 404 or _explains(404, reply, True):
+                    failures.append(f"{method} {path} as {caller}: {reply.status} {reply.body!r}")
+        if await api.services.accounts.list_tokens("alice") != before:
             failures.append(f"{path}: changed by another user")
     return failures

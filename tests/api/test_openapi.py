@@ -51,7 +51,18 @@ async def test_the_document_lists_every_route_the_server_serves(api: Api) -> Non
     }
     for path, methods in expected.items():
         assert set(paths[path]) == methods, path
+    for path, operations in paths.items():  # who may call each, and sign-in where needed
+        for method, operation in operations.items():
+            access = operation["x-imagegate-access"]
+            who, _, what = access.partition(", ")
+            assert who in {"anonymous", "user", "member", "owner", "admin"}, (path, access)
+            assert what in {"read", "write"}, (path, access)
+            assert ("security" in operation) == (who != "anonymous"), (path, method)
+    assert paths["/v2/orgs/{org}/members/{username}"]["delete"]["x-imagegate-access"] == (
+        "member, write"
+    )
     put = paths["/v2/orgs/{org}/settings"]["put"]
+    assert put["x-imagegate-access"] == "owner, write"
     schema = put["requestBody"]["content"]["application/json"]["schema"]
     assert schema["properties"]["restricted_images"]["required"] == [
         "enabled",

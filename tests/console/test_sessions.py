@@ -1,11 +1,14 @@
-"""Signing in and out: a failure says so, a session cookie is HTTP-only and SameSite."""
+"""Signing in and out: a failure says so, a session cookie is HTTP-only and SameSite, and
+a session lasts only as long as its credential: signing out kills every copy of the
+cookie, deactivating the token it was made with signs it out, and a read-only token's
+session looks but changes nothing."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.console.conftest import screenshot, sign_in
+from tests.console.conftest import ORG, PASSWORDS, screenshot, sign_in
 from tests.support.gateway import Gateway
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +42,55 @@ def test_the_session_cookie_is_http_only_and_sign_out_ends_it(
     expect(page.get_by_role("status")).to_have_text("You are signed out.")
     page.goto("/console/")
     assert "/console/sign-in" in page.url
+    # A copy of the cookie taken before signing out (a stolen one) is dead too.
+    context.clear_cookies()
+    context.add_cookies([cookie])
+    page.goto("/console/")
+    assert "/console/sign-in" in page.url
+
+
+def test_deactivating_the_token_you_signed_in_with_signs_you_out(
+    page: Page, gateway: Gateway
+) -> None:
+    secret = gateway.create_token("bob", "this-browser")
+    sign_in(page, "bob", secret)
+    page.get_by_role("link", name="Access tokens").click()
+    page.get_by_role("button", name="Deactivate token this-browser").click()
+    expect(page.get_by_role("heading", name="Sign in to imagegate")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text(
+        "The access token you signed in with was deactivated, which signed you out. Sign in again."
+    )
+    screenshot(page, "sign-in-token-deactivated")
+
+
+def test_a_read_only_token_looks_but_changes_nothing(page: Page, gateway: Gateway) -> None:
+    login = page.request.post(
+        "/v2/users/login", data={"username": "alice", "password": PASSWORDS["alice"]}
+    )
+    bearer = {"Authorization": f"Bearer {login.json()['token']}"}
+    created = page.request.post(
+        "/v2/access-tokens",
+        data={"token_label": "read-only", "scopes": ["repo:read"]},
+        headers=bearer,
+    )
+    assert created.status == 201, created.text()
+    sign_in(page, "alice", created.json()["token"])  # alice owns acme
+
+    page.get_by_role("link", name="Access tokens").click()
+    page.get_by_label("Description").fill("write, please")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_role("heading", name="Read-only session")).to_be_visible()
+    expect(page.get_by_text("Nothing was changed.")).to_be_visible()
+    page.goto("/console/tokens")
+    expect(page.get_by_role("cell", name="write, please", exact=True)).to_have_count(0)
+
+    page.goto(f"/console/orgs/{ORG}/image-access")  # an owner's page, read-only, and why
+    expect(page.get_by_role("note").first).to_have_text(
+        "You signed in with a read-only access token: you can look, but not change "
+        "anything. Sign in with your password to make changes."
+    )
+    expect(page.get_by_role("button", name="Save changes")).to_be_disabled()
+    screenshot(page, "image-access-read-only-token")
 
 
 def test_a_tampered_session_cookie_is_not_accepted(

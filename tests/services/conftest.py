@@ -18,6 +18,7 @@ from imagegate.services import (
     PublisherService,
     RepositoryService,
     Services,
+    SessionService,
     SignInService,
 )
 from tests.db.fixtures import database, database_url
@@ -40,9 +41,10 @@ async def make_services(database: Database) -> AsyncIterator[MakeServices]:
     ) -> Services:
         publishers = PublisherService(database, hub_api_url, timeout, monotonic=monotonic)
         signin = SignInService(database, None)  # sign-in not enforced
+        accounts = AccountService(database, hasher=PasswordHasher.fast_for_tests())
         services = Services(
             database=database,
-            accounts=AccountService(database, hasher=PasswordHasher.fast_for_tests()),
+            accounts=accounts,
             orgs=OrganizationService(database),
             repositories=RepositoryService(database),
             access=AccessService(database, publishers, signin=signin),
@@ -50,6 +52,7 @@ async def make_services(database: Database) -> AsyncIterator[MakeServices]:
             allowlist=AllowlistService(database),
             signin=signin,
             audit=AuditService(database),
+            sessions=SessionService(database, accounts, signin),
         )
         built.append(services)
         return services

@@ -1,9 +1,10 @@
 """The management API, compatible with Docker Hub's (``/v2/users/login``, ``/v2/orgs/...``).
 
 Scripts written for Hub's API work against imagegate by changing the base URL. One module
-per domain declares its endpoints (``framework.Endpoint``); this module serves them, with
-and without a trailing slash, and serves the OpenAPI document rendered from the same
-table at ``/v2/openapi.json``.
+per domain declares its endpoints (``framework.Endpoint``), each with who may call it;
+this module serves them, with and without a trailing slash, checks that declaration
+(``access.EndpointAccess``) before any handler runs, and serves the OpenAPI document
+rendered from the same table at ``/v2/openapi.json``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from imagegate.audit.events import AuditSink
 from imagegate.config import Settings
 from imagegate.core.errors import RegistryError
+from imagegate.http.api.access import EndpointAccess
 from imagegate.http.api.auditlogs import AuditLogsApi
 from imagegate.http.api.auth import ApiTokens, AuthApi, load_key
 from imagegate.http.api.framework import (
@@ -57,10 +59,10 @@ def endpoints(
 
 
 class _Path:
-    """Every method of one path: dispatch, sign-in, body checks and error translation."""
+    """Every method of one path: dispatch, authorization, body checks and error translation."""
 
-    def __init__(self, tokens: ApiTokens, by_method: dict[str, Endpoint]) -> None:
-        self._tokens = tokens
+    def __init__(self, access: EndpointAccess, by_method: dict[str, Endpoint]) -> None:
+        self._access = access
         self._by_method = by_method
 
     async def handle(self, request: Request) -> Response:
@@ -73,10 +75,11 @@ class _Path:
             response.headers["Allow"] = allowed
             return response
         try:
-            user = self._tokens.caller(request) if endpoint.auth != "none" else None
+            admitted = await self._access.admit(endpoint, request)
             body = await read_body(request, endpoint.body) if endpoint.body is not None else {}
             params = {k: str(v) for k, v in request.path_params.items()}
-            return await endpoint.handler(Call(request, user, params, body))
+            call = Call(request, admitted.caller, admitted.membership, params, body)
+            return await endpoint.handler(call)
         except ApiError as exc:
             return error_response(exc)
         except ServiceError as exc:
@@ -85,14 +88,14 @@ class _Path:
             return error_response(ApiError(400, exc.message))
 
 
-def _routes(table: Sequence[Endpoint], tokens: ApiTokens) -> list[BaseRoute]:
+def _routes(table: Sequence[Endpoint], access: EndpointAccess) -> list[BaseRoute]:
     by_path: dict[str, dict[str, Endpoint]] = {}
     for endpoint in table:
         by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     routes: list[BaseRoute] = []
     for path, by_method in by_path.items():
-        handler = _Path(tokens, by_method)
+        handler = _Path(access, by_method)
         routes.append(Route(path, handler.handle, methods=methods))
         routes.append(Route(f"{path}/", handler.handle, methods=methods))
     return routes
@@ -100,7 +103,7 @@ def _routes(table: Sequence[Endpoint], tokens: ApiTokens) -> list[BaseRoute]:
 
 def routes(settings: Settings, services: Services, audit: AuditSink) -> list[BaseRoute]:
     """The API's routes; they are matched before the registry's ``/v2/`` catch-all."""
-    tokens = ApiTokens(load_key(settings.keys_dir))
+    tokens = ApiTokens(load_key(settings.keys_dir), services.sessions)
     table = endpoints(settings, services, tokens, audit)
     spec = document(table, API_VERSION)
 
@@ -109,5 +112,5 @@ def routes(settings: Settings, services: Services, audit: AuditSink) -> list[Bas
 
     return [
         Route(OPENAPI_PATH, openapi, methods=["GET", "HEAD"]),
-        *_routes(table, tokens),
+        *_routes(table, EndpointAccess(services, tokens)),
     ]

@@ -19,10 +19,9 @@ from typing import Any
 from starlette.responses import Response
 
 from imagegate.audit.events import ACTIONS, GROUPS, AuditEvent
-from imagegate.http.api.access import member_of
+from imagegate.core.authorization import Who, reads
 from imagegate.http.api.framework import (
     PAGE_QUERY,
-    ApiError,
     Call,
     Endpoint,
     Json,
@@ -157,17 +156,8 @@ class AuditLogsApi:
     def __init__(self, services: Services) -> None:
         self._services = services
 
-    async def _owner(self, call: Call) -> str:
-        account = call.params["account"]
-        member = await member_of(self._services, account, call.user)
-        if member.role != "owner":
-            raise ApiError(
-                403, f"permission denied: only owners of organization {account} read its audit logs"
-            )
-        return account
-
     async def logs(self, call: Call) -> Response:
-        account = await self._owner(call)
+        account = call.params["account"]
         request = call.request
         page = PageRequest.of(request)
         bounds = {
@@ -190,7 +180,6 @@ class AuditLogsApi:
         return json_response({"logs": [log_entry(account, event) for event in events]})
 
     async def actions(self, call: Call) -> Response:
-        await self._owner(call)
         return json_response(actions_catalog())
 
     def endpoints(self) -> list[Endpoint]:
@@ -201,6 +190,8 @@ class AuditLogsApi:
                 base,
                 self.logs,
                 "An organization's audit logs, newest first (owners)",
+                reads(Who.OWNER),
+                org="account",
                 query=QUERY,
                 responses={200: LOGS},
                 tag="auditlogs",
@@ -210,6 +201,8 @@ class AuditLogsApi:
                 f"{base}/actions",
                 self.actions,
                 "The actions audit logs record, by group (owners)",
+                reads(Who.OWNER),
+                org="account",
                 responses={200: ACTIONS_BODY},
                 tag="auditlogs",
             ),

@@ -3,16 +3,21 @@
 Both return a bearer JWT in Docker Hub's claim layout (``sub, iss, aud, exp, iat, jti``,
 ``scope``, and a ``https://hub.docker.com`` object with the user), signed HS256 with a
 random key kept in the data dir (docker/cli accepts HS/RS/PS, not ES256; the registry's
-ES256 key stays for registry tokens). A JWT minted from an access token carries its
-scopes: one without ``repo:write`` or ``repo:admin`` may read the API, never change it.
+ES256 key stays for registry tokens).
+
+The JWT's ``jti`` is the secret of a server-side session (``services.sessions``), and
+every request checks that session against the credential it was made with: revoking
+the access token, changing the password or enforce sign-in turning the user away locks
+the very next request out, long before the JWT's own expiry. What a session may do
+(read, write, nothing beyond the public) is its credential's ``Reach``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
@@ -20,11 +25,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from imagegate.audit.context import set_actor
-from imagegate.audit.events import AuditSink, signed_in_event
+from imagegate.audit.events import AuditSink
 from imagegate.auth.keyfiles import load_or_create_secret
+from imagegate.core.authorization import ANYONE
 from imagegate.http.api.framework import ApiError, Call, Endpoint, Json, json_response
 from imagegate.services import Services
-from imagegate.services.accounts import SignedIn
+from imagegate.services.sessions import SessionService, SessionUser, SignIn
 
 KEY_FILE = "api-signing-key"
 ALGORITHM = "HS256"
@@ -34,6 +40,7 @@ TTL_SECONDS = 1800
 HUB_CLAIM = "https://hub.docker.com"
 _USER_NAMESPACE = uuid.UUID("6d1d5f3c-5a0b-4a55-9d53-7c2b8f1f0a51")
 _MAX_CREDENTIAL = 1024
+VIA = "api"  # where logins here come from, in the audit trail
 
 
 def user_uuid(name: str) -> uuid.UUID:
@@ -46,42 +53,40 @@ def load_key(directory: Path) -> bytes:
     return load_or_create_secret(directory / KEY_FILE)
 
 
-@dataclass(frozen=True)
-class Caller:
-    username: str
-    read_only: bool  # signed in with an access token without a write scope
-
-
 class ApiTokens:
-    def __init__(self, key: bytes, ttl_seconds: int = TTL_SECONDS) -> None:
-        self._key = key
-        self._ttl = ttl_seconds
+    """Bearer JWTs: each names one server-side session, checked on every request."""
 
-    def issue(self, user: SignedIn | str, email: str | None, scopes: tuple[str, ...]) -> str:
+    def __init__(self, key: bytes, sessions: SessionService) -> None:
+        self._key = key
+        self._sessions = sessions
+        self.lifetime = dt.timedelta(seconds=TTL_SECONDS)
+
+    def issue(self, user: SessionUser, secret: str, email: str | None) -> str:
+        """The JWT of the session ``secret`` signs in; it expires with the session."""
         now = int(time.time())
-        token_uuid = getattr(user, "token_uuid", None)
+        token_uuid = user.token_uuid
         source = f"docker_pat|{token_uuid}" if token_uuid else "imagegate_password"
         claims: Json = {
-            "sub": str(user_uuid(str(user))),
+            "sub": str(user_uuid(user.username)),
             "iss": ISSUER,
             "aud": AUDIENCE,
-            "exp": now + self._ttl,
+            "exp": int(user.expires_at.timestamp()),
             "iat": now,
             "nbf": now - 5,
-            "jti": secrets.token_urlsafe(16),
-            "scope": " ".join(scopes),
+            "jti": secret,
+            "scope": " ".join(user.scopes if user.scopes is not None else ("openid",)),
             HUB_CLAIM: {
-                "uuid": str(user_uuid(str(user))),
+                "uuid": str(user_uuid(user.username)),
                 "email": email or "",
-                "username": str(user),
+                "username": user.username,
                 "source": source,
                 "session_id": secrets.token_hex(16),
             },
-            "imagegate_read_only": bool(getattr(user, "read_only", False)),
         }
         return jwt.encode(claims, self._key, ALGORITHM)
 
-    def verify(self, token: str) -> Caller:
+    def session_secret(self, token: str) -> str:
+        """The session a JWT names, if we signed it and it has not expired."""
         try:
             claims = jwt.decode(
                 token,
@@ -89,24 +94,29 @@ class ApiTokens:
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub"]},
+                options={"require": ["exp", "iat", "sub", "jti"]},
                 leeway=5,
             )
-            username = claims[HUB_CLAIM]["username"]
-        except (jwt.PyJWTError, KeyError, TypeError):
+        except jwt.PyJWTError:
             raise ApiError(401, "the bearer token is invalid or expired; sign in again") from None
-        if not isinstance(username, str):
+        secret = claims["jti"]
+        if not isinstance(secret, str):
             raise ApiError(401, "the bearer token is invalid; sign in again")
-        return Caller(username, bool(claims.get("imagegate_read_only")))
+        return secret
 
-    def caller(self, request: Request) -> Caller:
+    async def caller(self, request: Request) -> SessionUser:
         """The signed-in user, who is from now on the actor of this request's changes."""
         kind, _, token = request.headers.get("authorization", "").partition(" ")
         if kind.lower() not in ("bearer", "jwt") or not token.strip():
             raise ApiError(401, "authentication required: send Authorization: Bearer <token>")
-        caller = self.verify(token.strip())
-        set_actor(caller.username)
-        return caller
+        checked = await self._sessions.check(self.session_secret(token.strip()))
+        if checked.user is None:
+            assert checked.ended is not None
+            raise ApiError(401, f"{checked.ended.message}; sign in again")
+        if checked.refusal is not None:
+            raise ApiError(401, checked.refusal.message)
+        set_actor(checked.user.username)
+        return checked.user
 
 
 def _credentials_body(name: str, secret: str) -> Json:
@@ -136,30 +146,36 @@ class AuthApi:
         self._tokens = tokens
         self._audit = audit
 
-    async def _sign_in(self, request: Request, name: str, secret: str) -> str | None:
+    async def _sign_in(self, request: Request, name: str, secret: str) -> tuple[SignIn, str]:
+        """The sign-in, and its JWT when it made a session."""
         client = request.client.host if request.client else None
-        user = await self._services.accounts.authenticate(name, secret, client=client)
-        self._audit.record(signed_in_event(name, user, via="api"))
-        if user is None:
-            return None
-        info = await self._services.accounts.get_user(str(user))
-        scopes: tuple[str, ...] = ("openid",)
-        token_uuid = getattr(user, "token_uuid", None)
-        if token_uuid:
-            scopes = (await self._services.accounts.get_token(str(user), token_uuid)).scopes
-        return self._tokens.issue(user, info.email, scopes)
+        signed_in = await self._services.sessions.sign_in(
+            name, secret, lifetime=self._tokens.lifetime, client=client
+        )
+        self._audit.record(signed_in.audit_event(name, via=VIA))
+        if signed_in.user is None:
+            return signed_in, ""
+        info = await self._services.accounts.get_user(signed_in.user.username)
+        return signed_in, self._tokens.issue(signed_in.user, signed_in.secret, info.email)
 
     async def login(self, call: Call) -> Response:
-        token = await self._sign_in(call.request, call.body["username"], call.body["password"])
-        if token is None:
-            return json_response(
-                {"detail": "Incorrect authentication credentials", "login_2fa_token": None}, 401
-            )
+        signed_in, token = await self._sign_in(
+            call.request, call.body["username"], call.body["password"]
+        )
+        if not token:
+            detail = "Incorrect authentication credentials"
+            if signed_in.refusal is not None:
+                detail = signed_in.refusal.message  # Docker's words, as docker login shows
+            return json_response({"detail": detail, "login_2fa_token": None}, 401)
         return json_response({"token": token})
 
     async def token(self, call: Call) -> Response:
-        token = await self._sign_in(call.request, call.body["identifier"], call.body["secret"])
-        if token is None:
+        signed_in, token = await self._sign_in(
+            call.request, call.body["identifier"], call.body["secret"]
+        )
+        if not token:
+            if signed_in.refusal is not None:
+                raise ApiError(401, signed_in.refusal.message)
             raise ApiError(401, "incorrect identifier or secret")
         return json_response({"access_token": token})
 
@@ -170,7 +186,7 @@ class AuthApi:
                 "/v2/users/login",
                 self.login,
                 "Sign in with a username and a password or access token",
-                auth="none",
+                need=ANYONE,
                 body=_LOGIN_BODY,
                 responses={
                     200: {
@@ -187,7 +203,7 @@ class AuthApi:
                 "/v2/auth/token",
                 self.token,
                 "Exchange a username and a password or access token for a bearer token",
-                auth="none",
+                need=ANYONE,
                 body=_TOKEN_BODY,
                 responses={
                     200: {

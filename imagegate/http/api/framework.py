@@ -1,7 +1,8 @@
 """The API's small machinery: declared endpoints, strict JSON bodies, errors, pages.
 
-Every endpoint is an ``Endpoint``: method, path, handler, who may call it, and the JSON
-schemas of its request and responses. The router serves each path with and without a
+Every endpoint is an ``Endpoint``: method, path, handler, who may call it (a ``Need``,
+checked before the handler by ``access.EndpointAccess``), and the JSON schemas of its
+request and responses. The router serves each path with and without a
 trailing slash (never a redirect: a 301 on POST loses the body), the request body is
 checked against the declared schema before the handler runs (unknown fields, wrong
 types and over-long strings are a 400 with a message), and ``openapi`` renders the same
@@ -21,6 +22,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from imagegate.core.authorization import Caller, Need
 from imagegate.services.errors import (
     AlreadyExists,
     InvalidInput,
@@ -28,6 +30,7 @@ from imagegate.services.errors import (
     ServiceError,
     TooManyAttempts,
 )
+from imagegate.services.orgs import MemberDetail
 
 Json = dict[str, Any]
 MAX_BODY_BYTES = 64 * 1024
@@ -276,7 +279,8 @@ class Endpoint:
     path: str  # without a trailing slash; both forms are served
     handler: Handler
     summary: str
-    auth: str = "user"  # "none", "user" (a signed-in user); finer checks in the handler
+    need: Need  # who may call it, and whether it writes; no default, so none is forgotten
+    org: str = "org"  # the path parameter naming the organization of a member/owner need
     body: Json | None = None  # the request's JSON schema
     responses: Mapping[int, Json | None] = field(default_factory=dict)  # status -> schema
     query: Mapping[str, Json] = field(default_factory=dict)  # name -> schema
@@ -285,12 +289,24 @@ class Endpoint:
 
 @dataclass
 class Call:
-    """One request as a handler sees it: who asks, the path values and the body."""
+    """One request as a handler sees it, admitted: who asks, their membership of the
+    path's organization (member and owner endpoints), the path values and the body."""
 
     request: Request
-    user: Any  # an ``auth.Caller`` when the endpoint needs a user, else None
+    caller: Caller | None
+    membership: MemberDetail | None
     params: Mapping[str, str]
     body: Json
+
+    @property
+    def user(self) -> Caller:
+        assert self.caller is not None, "the endpoint was declared for anyone"
+        return self.caller
+
+    @property
+    def member(self) -> MemberDetail:
+        assert self.membership is not None, "the endpoint was not declared member or owner"
+        return self.membership
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -6,7 +6,7 @@ import uuid
 
 from starlette.responses import Response
 
-from imagegate.http.api.access import member_of, owner_of
+from imagegate.core.authorization import Who, reads, writes
 from imagegate.http.api.framework import (
     PAGE_QUERY,
     Call,
@@ -85,7 +85,6 @@ class GroupsApi:
 
     async def index(self, call: Call) -> Response:
         org = call.params["org"]
-        await member_of(self._services, org, call.user)
         page = PageRequest.of(call.request)
         found = await self._services.orgs.list_teams(
             org,
@@ -99,7 +98,6 @@ class GroupsApi:
 
     async def create(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         team = await self._services.orgs.create_team(
             org, call.body["name"], call.body.get("description", "")
         )
@@ -107,14 +105,12 @@ class GroupsApi:
 
     async def get(self, call: Call) -> Response:
         org = call.params["org"]
-        await member_of(self._services, org, call.user)
         return json_response(
             group_body(org, await self._services.orgs.get_team(org, call.params["group"]))
         )
 
     async def update(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         team = await self._services.orgs.update_team(
             org,
             call.params["group"],
@@ -125,13 +121,11 @@ class GroupsApi:
 
     async def delete(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         await self._services.orgs.delete_team(org, call.params["group"])
         return no_content()
 
     async def members(self, call: Call) -> Response:
         org = call.params["org"]
-        me = await member_of(self._services, org, call.user)
         page = PageRequest.of(call.request)
         found = await self._services.orgs.list_members(
             org,
@@ -140,17 +134,15 @@ class GroupsApi:
             offset=page.offset,
             limit=page.size,
         )
-        return members_page(call, self._public_url, page, found, me)
+        return members_page(call, self._public_url, page, found, call.member)
 
     async def add_member(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         await self._services.orgs.add_team_member(org, call.params["group"], call.body["member"])
         return json_response({})
 
     async def remove_member(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         await self._services.orgs.remove_team_member(
             org, call.params["group"], call.params["username"]
         )
@@ -168,6 +160,7 @@ class GroupsApi:
                 base,
                 self.index,
                 "Teams, with member counts",
+                reads(Who.MEMBER),
                 query=listed,
                 responses={200: page_schema(GROUP)},
                 tag="groups",
@@ -177,16 +170,20 @@ class GroupsApi:
                 base,
                 self.create,
                 "Create a team (owners)",
+                writes(Who.OWNER),
                 body=CREATE_BODY,
                 responses={201: GROUP},
                 tag="groups",
             ),
-            Endpoint("GET", group, self.get, "A team", responses=out, tag="groups"),
+            Endpoint(
+                "GET", group, self.get, "A team", reads(Who.MEMBER), responses=out, tag="groups"
+            ),
             Endpoint(
                 "PUT",
                 group,
                 self.update,
                 "Rename a team or change its description (owners)",
+                writes(Who.OWNER),
                 body=CREATE_BODY,
                 responses=out,
                 tag="groups",
@@ -196,6 +193,7 @@ class GroupsApi:
                 group,
                 self.update,
                 "Rename a team or change its description (owners)",
+                writes(Who.OWNER),
                 body=PATCH_BODY,
                 responses=out,
                 tag="groups",
@@ -205,6 +203,7 @@ class GroupsApi:
                 group,
                 self.delete,
                 "Delete a team (owners)",
+                writes(Who.OWNER),
                 responses={204: None},
                 tag="groups",
             ),
@@ -213,6 +212,7 @@ class GroupsApi:
                 f"{group}/members",
                 self.members,
                 "A team's members",
+                reads(Who.MEMBER),
                 query=paging,
                 responses={200: page_schema(GROUP_MEMBER)},
                 tag="groups",
@@ -222,6 +222,7 @@ class GroupsApi:
                 f"{group}/members",
                 self.add_member,
                 "Add a user to a team (owners)",
+                writes(Who.OWNER),
                 body=MEMBER_BODY,
                 responses={200: {"type": "object"}},
                 tag="groups",
@@ -231,6 +232,7 @@ class GroupsApi:
                 f"{group}/members/{{username}}",
                 self.remove_member,
                 "Remove a user from a team (owners)",
+                writes(Who.OWNER),
                 responses={204: None},
                 tag="groups",
             ),

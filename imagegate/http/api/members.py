@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from imagegate.http.api.access import member_of, owner_of
+from imagegate.core.authorization import Who, reads, writes
 from imagegate.http.api.auth import user_uuid
 from imagegate.http.api.framework import (
     PAGE_QUERY,
@@ -106,7 +106,6 @@ class MembersApi:
 
     async def index(self, call: Call) -> Response:
         org = call.params["org"]
-        me = await member_of(self._services, org, call.user)
         page = PageRequest.of(call.request)
         role = query_text(call.request, "role") or None
         if role not in (None, "owner", "member", "editor"):
@@ -118,11 +117,10 @@ class MembersApi:
             found = await self._services.orgs.list_members(
                 org, search=search, role=role, offset=page.offset, limit=page.size
             )
-        return members_page(call, self._public_url, page, found, me)
+        return members_page(call, self._public_url, page, found, call.member)
 
     async def add(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         user = call.body["member"]
         team = call.body.get("team") or MEMBERS_TEAM
         if call.body.get("role") == "owner":
@@ -134,16 +132,19 @@ class MembersApi:
 
     async def set_role(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         member = await self._services.orgs.set_role(org, call.params["username"], call.body["role"])
         return json_response(member_body(member, with_email=True))
 
     async def remove(self, call: Call) -> Response:
         org = call.params["org"]
         username = call.params["username"]
-        me = await member_of(self._services, org, call.user)
-        if username != call.user.username or me.role == "owner":
-            await owner_of(self._services, org, call.user)  # members may only leave
+        # Declared for members who write: owners remove anyone, a member only themselves.
+        if username != call.user.username and call.member.role != "owner":
+            raise ApiError(
+                403,
+                f"permission denied: only owners of organization {org} can remove other "
+                "members; a member can only leave",
+            )
         await self._services.orgs.remove_member(org, username)
         return no_content()
 
@@ -163,6 +164,7 @@ class MembersApi:
                 base,
                 self.index,
                 "Members, with their role and teams",
+                reads(Who.MEMBER),
                 query=query,
                 responses={200: page_schema(MEMBER)},
                 tag="members",
@@ -172,6 +174,7 @@ class MembersApi:
                 base,
                 self.add,
                 "Add a user to the organization (owners)",
+                writes(Who.OWNER),
                 body=ADD_BODY,
                 responses={201: MEMBER, 200: MEMBER},
                 tag="members",
@@ -181,6 +184,7 @@ class MembersApi:
                 member,
                 self.set_role,
                 "Change a member's role (owners)",
+                writes(Who.OWNER),
                 body=ROLE_BODY,
                 responses={200: MEMBER},
                 tag="members",
@@ -190,6 +194,7 @@ class MembersApi:
                 member,
                 self.remove,
                 "Remove a member from every team (owners; members may leave)",
+                writes(Who.MEMBER),
                 responses={204: None},
                 tag="members",
             ),

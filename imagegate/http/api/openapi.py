@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from imagegate.core.authorization import Who
 from imagegate.http.api.framework import Endpoint, Json
 
 _PARAM = re.compile(r"\{(\w+)\}")
@@ -54,13 +55,17 @@ def document(endpoints: Sequence[Endpoint], version: str) -> Json:
             if schema is not None:
                 response["content"] = _json(schema)
             responses[str(status)] = response
-        errors = [400, 404] if endpoint.auth == "none" else [400, 401, 403, 404, 409]
+        anyone = endpoint.need.who is Who.ANYONE
+        errors = [400, 404] if anyone else [400, 401, 403, 404, 409]
         for status in errors:
             responses.setdefault(
                 str(status), {"description": _ERRORS[status], "content": _json(ERROR)}
             )
         operation: Json = {
             "summary": endpoint.summary,
+            # Who may call it (core.authorization): anonymous, user, member, owner or
+            # admin, and whether it reads or writes.
+            "x-imagegate-access": str(endpoint.need),
             "operationId": f"{endpoint.method.lower()}_{endpoint.handler.__qualname__}"
             f"_{len(paths)}",
             "tags": [endpoint.tag] if endpoint.tag else [],
@@ -69,7 +74,7 @@ def document(endpoints: Sequence[Endpoint], version: str) -> Json:
         }
         if endpoint.body is not None:
             operation["requestBody"] = {"required": True, "content": _json(endpoint.body)}
-        if endpoint.auth != "none":
+        if not anyone:
             operation["security"] = [{"bearer": []}]
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     return {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from imagegate.http.api.access import member_of, owner_of
+from imagegate.core.authorization import Who, reads, writes
 from imagegate.http.api.framework import ApiError, Call, Endpoint, Json, json_response, no_content
 from imagegate.services import Services
 from imagegate.services.access import settings_document
@@ -54,12 +54,10 @@ class OrgSettingsApi:
 
     async def get(self, call: Call) -> Response:
         org = call.params["org"]
-        await member_of(self._services, org, call.user)
         return json_response(settings_document(await self._services.access.get_settings(org)))
 
     async def put(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         restricted = call.body["restricted_images"]
         # Audit (issue 5): AccessService.set_settings is the one place settings change.
         settings = await self._services.access.set_settings(
@@ -73,20 +71,17 @@ class OrgSettingsApi:
 
     async def allowlist(self, call: Call) -> Response:
         org = call.params["org"]
-        await member_of(self._services, org, call.user)
         entries = await self._services.allowlist.list(org)
         return json_response({"count": len(entries), "results": entries})
 
     async def allow(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         repository = canonical_repository(call.body["repository"])
         added = await self._services.allowlist.add(org, repository)
         return json_response({"repository": repository}, 201 if added else 200)
 
     async def disallow(self, call: Call) -> Response:
         org = call.params["org"]
-        await owner_of(self._services, org, call.user)
         repository = canonical_repository(f"{call.params['namespace']}/{call.params['repo']}")
         if not await self._services.allowlist.remove(org, repository):
             raise ApiError(404, f"{repository} not found on the allowlist of {org}")
@@ -101,6 +96,7 @@ class OrgSettingsApi:
                 base,
                 self.get,
                 "Image Access Management settings",
+                reads(Who.MEMBER),
                 responses={200: SETTINGS},
                 tag="settings",
             ),
@@ -109,6 +105,7 @@ class OrgSettingsApi:
                 base,
                 self.put,
                 "Change the settings (owners)",
+                writes(Who.OWNER),
                 body=SETTINGS,
                 responses={200: SETTINGS},
                 tag="settings",
@@ -118,6 +115,7 @@ class OrgSettingsApi:
                 allowlist,
                 self.allowlist,
                 "The repository allowlist",
+                reads(Who.MEMBER),
                 responses={200: ALLOWLIST},
                 tag="settings",
             ),
@@ -126,6 +124,7 @@ class OrgSettingsApi:
                 allowlist,
                 self.allow,
                 "Allowlist a repository (owners)",
+                writes(Who.OWNER),
                 body=ALLOWLIST_ADD,
                 responses={201: ENTRY, 200: ENTRY},
                 tag="settings",
@@ -135,6 +134,7 @@ class OrgSettingsApi:
                 f"{allowlist}/{{namespace}}/{{repo}}",
                 self.disallow,
                 "Take a repository off the allowlist (owners)",
+                writes(Who.OWNER),
                 responses={204: None},
                 tag="settings",
             ),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from imagegate.core.authorization import Who, reads, writes
 from imagegate.core.categories import PublisherStatus
-from imagegate.http.api.access import gateway_admin
 from imagegate.http.api.framework import Call, Endpoint, Json, json_response, no_content, rfc3339
 from imagegate.services import Services
 from imagegate.services.publishers import check_namespace
@@ -37,7 +37,6 @@ class PublishersApi:
         self._services = services
 
     async def index(self, call: Call) -> Response:
-        await gateway_admin(self._services, call.user, write=False)
         overrides = await self._services.publishers.list_overrides()
         results = [
             {
@@ -50,14 +49,12 @@ class PublishersApi:
         return json_response({"count": len(results), "results": results})
 
     async def set(self, call: Call) -> Response:
-        await gateway_admin(self._services, call.user, write=True)
         namespace = check_namespace(call.params["namespace"])
         status = PublisherStatus(call.body["status"])
         await self._services.publishers.set_override(namespace, status)
         return json_response({"namespace": namespace, "status": status.value})
 
     async def remove(self, call: Call) -> Response:
-        await gateway_admin(self._services, call.user, write=True)
         await self._services.publishers.remove_override(call.params["namespace"])
         return no_content()
 
@@ -69,6 +66,7 @@ class PublishersApi:
                 "/v2/publishers",
                 self.index,
                 "Publisher overrides (admins)",
+                reads(Who.ADMIN),
                 responses={200: LIST},
                 tag="publishers",
             ),
@@ -77,6 +75,7 @@ class PublishersApi:
                 one,
                 self.set,
                 "Override a namespace's publisher status (admins)",
+                writes(Who.ADMIN),
                 body=SET_BODY,
                 responses={200: OVERRIDE},
                 tag="publishers",
@@ -86,6 +85,7 @@ class PublishersApi:
                 one,
                 self.remove,
                 "Drop an override (admins)",
+                writes(Who.ADMIN),
                 responses={204: None},
                 tag="publishers",
             ),

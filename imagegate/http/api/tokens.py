@@ -10,7 +10,7 @@ import re
 
 from starlette.responses import Response
 
-from imagegate.http.api.access import writable
+from imagegate.core.authorization import TOKEN_SCOPES, Who, reads, writes
 from imagegate.http.api.framework import (
     PAGE_QUERY,
     ApiError,
@@ -27,7 +27,7 @@ from imagegate.http.api.framework import (
     rfc3339_short,
 )
 from imagegate.services import Services
-from imagegate.services.accounts import MAX_TOKEN_LABEL_LENGTH, TOKEN_SCOPES, TokenInfo
+from imagegate.services.accounts import MAX_TOKEN_LABEL_LENGTH, TokenInfo
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 REDACTED = "***"
@@ -99,7 +99,6 @@ class TokensApi:
         self._public_url = public_url
 
     async def create(self, call: Call) -> Response:
-        writable(call.user)
         expires = call.body.get("expires_at")
         if expires is not None and expires != "":
             expires_at = parse_date_time(expires, "expires_at")
@@ -132,7 +131,6 @@ class TokensApi:
         return json_response(token_body(token))
 
     async def update(self, call: Call) -> Response:
-        writable(call.user)
         token = await self._services.accounts.update_token(
             call.user.username,
             _uuid(call),
@@ -142,7 +140,6 @@ class TokensApi:
         return json_response(token_body(token))
 
     async def delete(self, call: Call) -> Response:
-        writable(call.user)
         await self._services.accounts.delete_token(call.user.username, _uuid(call))
         return no_content()
 
@@ -157,6 +154,7 @@ class TokensApi:
                     base,
                     self.create,
                     "Create a personal access token (its secret is in this response only)",
+                    writes(Who.USER),
                     body=CREATE_BODY,
                     responses={201: TOKEN},
                     tag="access-tokens",
@@ -166,6 +164,7 @@ class TokensApi:
                     base,
                     self.index,
                     "The caller's access tokens",
+                    reads(Who.USER),
                     query=PAGE_QUERY,
                     responses={200: listing},
                     tag="access-tokens",
@@ -175,6 +174,7 @@ class TokensApi:
                     one,
                     self.get,
                     "An access token",
+                    reads(Who.USER),
                     responses={200: TOKEN},
                     tag="access-tokens",
                 ),
@@ -183,6 +183,7 @@ class TokensApi:
                     one,
                     self.update,
                     "Activate, revoke or relabel a token",
+                    writes(Who.USER),
                     body=PATCH_BODY,
                     responses={200: TOKEN},
                     tag="access-tokens",
@@ -192,6 +193,7 @@ class TokensApi:
                     one,
                     self.delete,
                     "Delete an access token",
+                    writes(Who.USER),
                     responses={204: None},
                     tag="access-tokens",
                 ),

@@ -1,12 +1,12 @@
 """The web console: server-rendered pages for owners and members (no JavaScript framework).
 
-Modules, one concept each: ``sessions`` (signed session cookies carrying the CSRF
-token), ``pages`` (what every page goes through: session, CSRF, who may see it,
-rendering), then one module per area: ``signin``, ``home``, ``image_access`` (with the
-allowlist and "try a pull"), ``members``, ``tokens`` and ``activity`` (the audit
-trail, with its charts drawn from ``charts``' pure geometry). Templates live in
-``templates/``, the one stylesheet and the copy button's few lines of script in
-``static/``.
+Modules, one concept each: ``sessions`` (signed cookies carrying the CSRF token and the
+secret of a server-side session, ``services.sessions``), ``pages`` (what every page goes
+through: session, CSRF, the route's declared ``Need``, rendering), then one module per
+area: ``signin``, ``home``, ``image_access`` (with the allowlist and "try a pull"),
+``members``, ``tokens`` and ``activity`` (the audit trail, with its charts drawn from
+``charts``' pure geometry). Templates live in ``templates/``, the one stylesheet and the
+copy button's few lines of script in ``static/``.
 """
 
 from __future__ import annotations

@@ -18,13 +18,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from imagegate.audit.events import ACTIONS, ALLOWED, DENIED, GROUPS, AuditEvent, utcnow
+from imagegate.core.authorization import Who, reads
 from imagegate.http.console.charts import (
     DEFAULT_TIMELINE,
     TIMELINES,
     pull_chart,
     ranking_chart,
 )
-from imagegate.http.console.pages import Console, Need, Visit
+from imagegate.http.console.pages import Console, Visit
 from imagegate.services import InvalidInput
 from imagegate.services.audit import AuditQuery
 
@@ -174,7 +175,7 @@ class Activity:
         return [
             Route(
                 "/console/orgs/{org}/activity",
-                self.console.page(self.page, Need.OWNER),
+                self.console.page(self.page, reads(Who.OWNER)),
                 methods=["GET"],
             )
         ]

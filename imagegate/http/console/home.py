@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from imagegate.core.authorization import ANYONE, Who, reads
 from imagegate.core.policy import ImageAccessSettings
-from imagegate.http.console.pages import Console, Need, Org, Visit
+from imagegate.http.console.pages import Console, Org, Visit
 from imagegate.services.orgs import OWNERS_TEAM
 
 
@@ -88,8 +89,8 @@ class Home:
     def routes(self) -> list[BaseRoute]:
         page = self.console.page
         return [
-            Route("/", page(self.root, Need.ANYONE), methods=["GET"]),
-            Route("/console", page(self.root, Need.ANYONE), methods=["GET"]),
-            Route("/console/", page(self.dashboard, Need.USER), methods=["GET"]),
-            Route("/console/orgs/{org}", page(self.org_home, Need.MEMBER), methods=["GET"]),
+            Route("/", page(self.root, ANYONE), methods=["GET"]),
+            Route("/console", page(self.root, ANYONE), methods=["GET"]),
+            Route("/console/", page(self.dashboard, reads(Who.USER)), methods=["GET"]),
+            Route("/console/orgs/{org}", page(self.org_home, reads(Who.MEMBER)), methods=["GET"]),
         ]

@@ -13,12 +13,13 @@ from typing import Any, Protocol
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from imagegate.core.authorization import Who, reads, writes
 from imagegate.core.categories import Category
 from imagegate.core.digests import is_digest
 from imagegate.core.errors import NameInvalid
 from imagegate.core.names import RepositoryName, is_tag, parse_repository
 from imagegate.core.policy import Decision, ImageAccessSettings, base_category
-from imagegate.http.console.pages import Console, Need, Visit
+from imagegate.http.console.pages import Console, Visit
 from imagegate.services import InvalidInput, NotFound, Services
 
 MAX_REFERENCE_LENGTH = 512
@@ -247,12 +248,16 @@ class ImageAccess:
         page = self.console.page
         base = "/console/orgs/{org}/image-access"
         return [
-            Route(base, page(self.page, Need.MEMBER), methods=["GET"]),
-            Route(base, page(self.save, Need.OWNER), methods=["POST"]),
-            Route(f"{base}/allowlist/add", page(self.allowlist_add, Need.OWNER), methods=["POST"]),
+            Route(base, page(self.page, reads(Who.MEMBER)), methods=["GET"]),
+            Route(base, page(self.save, writes(Who.OWNER)), methods=["POST"]),
+            Route(
+                f"{base}/allowlist/add",
+                page(self.allowlist_add, writes(Who.OWNER)),
+                methods=["POST"],
+            ),
             Route(
                 f"{base}/allowlist/remove",
-                page(self.allowlist_remove, Need.OWNER),
+                page(self.allowlist_remove, writes(Who.OWNER)),
                 methods=["POST"],
             ),
         ]

@@ -7,7 +7,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from imagegate.http.console.pages import Console, Need, Visit
+from imagegate.core.authorization import Who, reads, writes
+from imagegate.http.console.pages import Console, Visit
 from imagegate.services import AlreadyExists, InvalidInput, NotFound, ServiceError
 from imagegate.services.orgs import MEMBERS_TEAM
 
@@ -128,18 +129,24 @@ class Members:
         page = self.console.page
         base = "/console/orgs/{org}"
         return [
-            Route(f"{base}/members", page(self.page, Need.MEMBER), methods=["GET"]),
-            Route(f"{base}/members/add", page(self.add_member, Need.OWNER), methods=["POST"]),
-            Route(f"{base}/members/remove", page(self.remove_member, Need.OWNER), methods=["POST"]),
-            Route(f"{base}/teams/add", page(self.add_team, Need.OWNER), methods=["POST"]),
+            Route(f"{base}/members", page(self.page, reads(Who.MEMBER)), methods=["GET"]),
+            Route(
+                f"{base}/members/add", page(self.add_member, writes(Who.OWNER)), methods=["POST"]
+            ),
+            Route(
+                f"{base}/members/remove",
+                page(self.remove_member, writes(Who.OWNER)),
+                methods=["POST"],
+            ),
+            Route(f"{base}/teams/add", page(self.add_team, writes(Who.OWNER)), methods=["POST"]),
             Route(
                 f"{base}/teams/{{team}}/members/add",
-                page(self.add_team_member, Need.OWNER),
+                page(self.add_team_member, writes(Who.OWNER)),
                 methods=["POST"],
             ),
             Route(
                 f"{base}/teams/{{team}}/members/remove",
-                page(self.remove_team_member, Need.OWNER),
+                page(self.remove_team_member, writes(Who.OWNER)),
                 methods=["POST"],
             ),
         ]

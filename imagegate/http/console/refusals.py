@@ -20,6 +20,7 @@ class ProblemPages:
     def too_large(self, request: Request, error: RegistryError) -> HTMLResponse:
         html = self._template.render(
             user=None,
+            read_only=False,
             csrf_token="",
             org=None,
             tab=None,

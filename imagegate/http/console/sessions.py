@@ -1,14 +1,18 @@
-"""Console sessions: stateless, signed cookies that also carry the CSRF token.
+"""Console cookies: signed, carrying the CSRF token and, once signed in, a session's secret.
 
-A session is ``base64url(json) "." base64url(HMAC-SHA256(key, json))``. The key is
+A cookie is ``base64url(json) "." base64url(HMAC-SHA256(key, json))``. The key is
 random, created once in the keys directory (mode 0600, atomically, like the registry
-token's signing key), so sessions survive restarts and every worker of one data dir
-accepts them. Nothing is stored server-side: signing out clears the cookie, and a
-session ends at its expiry whatever happens to the cookie.
+token's signing key), so cookies survive restarts and every worker of one data dir
+accepts them.
 
-Every visitor gets a session, signed in or not: the sign-in form needs a CSRF token too
+Who is signed in is not in the cookie: it holds the secret of a server-side session
+(``services.sessions``), checked against its credential on every request, so revoking
+the access token, changing the password or signing out ends it on every gateway
+process at once, whatever happens to the cookie.
+
+Every visitor gets a cookie, signed in or not: the sign-in form needs a CSRF token too
 (otherwise another site could sign a browser in to an account of its choosing). Signing
-in issues a new session with a new token.
+in issues a new cookie with a new token.
 """
 
 from __future__ import annotations
@@ -41,15 +45,12 @@ def load_or_create_key(directory: Path) -> bytes:
 
 @dataclass(frozen=True)
 class Session:
-    """Who is signed in (``None``: nobody yet), the form token, and when it ends."""
+    """The server-side session's secret (``None``: not signed in), the form token, and
+    when the cookie ends."""
 
-    username: str | None
+    secret: str | None
     csrf_token: str
     expires_at: int
-
-    @property
-    def signed_in(self) -> bool:
-        return self.username is not None
 
 
 def _b64(data: bytes) -> str:
@@ -67,16 +68,20 @@ class SessionCodec:
         self._key = key
         self.lifetime = lifetime
 
-    def new(self, username: str | None, *, now: float | None = None) -> Session:
-        expires = int(now if now is not None else time.time()) + self.lifetime
-        return Session(username, secrets.token_urlsafe(32), expires)
+    def new(
+        self, secret: str | None, *, now: float | None = None, expires_at: int | None = None
+    ) -> Session:
+        """A cookie with a new CSRF token, for the session ``secret`` (``None``: anonymous)."""
+        if expires_at is None:
+            expires_at = int(now if now is not None else time.time()) + self.lifetime
+        return Session(secret, secrets.token_urlsafe(32), expires_at)
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 
     def encode(self, session: Session) -> str:
         payload = json.dumps(
-            {"u": session.username, "c": session.csrf_token, "e": session.expires_at},
+            {"s": session.secret, "c": session.csrf_token, "e": session.expires_at},
             separators=(",", ":"),
         ).encode()
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
@@ -95,16 +100,16 @@ class SessionCodec:
             return None
         try:
             data = json.loads(payload)
-            username, csrf, expires = data["u"], data["c"], data["e"]
+            secret, csrf, expires = data["s"], data["c"], data["e"]
         except (ValueError, KeyError, TypeError):
             return None
-        if not (username is None or isinstance(username, str)):
+        if not (secret is None or isinstance(secret, str)):
             return None
         if not isinstance(csrf, str) or not isinstance(expires, int):
             return None
         if expires <= (now if now is not None else time.time()):
             return None
-        return Session(username, csrf, expires)
+        return Session(secret, csrf, expires)
 
 
 class SessionCookies:

@@ -11,7 +11,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from imagegate.http.console.pages import Console, Need, Visit
+from imagegate.core.authorization import Who, reads, writes
+from imagegate.http.console.pages import Console, Visit
 from imagegate.services import InvalidInput, NotFound
 
 EXPIRY_CHOICES = (("", "Never"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"))
@@ -69,11 +70,11 @@ class Tokens:
     def routes(self) -> list[BaseRoute]:
         page = self.console.page
         return [
-            Route("/console/tokens", page(self.page, Need.USER), methods=["GET"]),
-            Route("/console/tokens", page(self.create, Need.USER), methods=["POST"]),
+            Route("/console/tokens", page(self.page, reads(Who.USER)), methods=["GET"]),
+            Route("/console/tokens", page(self.create, writes(Who.USER)), methods=["POST"]),
             Route(
                 "/console/tokens/{token_id:int}/deactivate",
-                page(self.deactivate, Need.USER),
+                page(self.deactivate, writes(Who.USER)),
                 methods=["POST"],
             ),
         ]

@@ -29,7 +29,7 @@ from imagegate.http.api.framework import ApiError, error_response, read_body
 TABLE = sorted(
     (
         endpoint
-        for endpoint in endpoints(load_settings({}), None, ApiTokens(b"k" * 32), None)  # type: ignore[arg-type]
+        for endpoint in endpoints(load_settings({}), None, ApiTokens(b"k" * 32, None), None)  # type: ignore[arg-type]
         if endpoint.body is not None
     ),
     key=lambda endpoint: (endpoint.path, endpoint.method),

@@ -33,7 +33,7 @@ def _decoded(value: str) -> Session | None:
     if session is None:
         return None
     assert OTHER.decode(value, now=NOW) is None, value
-    assert session.username is None or isinstance(session.username, str), session
+    assert session.secret is None or isinstance(session.secret, str), session
     assert isinstance(session.csrf_token, str) and isinstance(session.expires_at, int), session
     assert session.expires_at > NOW, session
     assert CODEC.decode(CODEC.encode(session), now=NOW) == session, session
@@ -46,9 +46,9 @@ def _signed(payload: bytes) -> None:
 
 
 def _round_trip(fdp: atheris.FuzzedDataProvider) -> None:
-    # Session names come from the database (valid account names): text, never surrogates.
-    username = fdp.ConsumeUnicodeNoSurrogates(40) if fdp.ConsumeBool() else None
-    session = CODEC.new(username, now=NOW - fdp.ConsumeIntInRange(0, CODEC.lifetime - 1))
+    # Session secrets are the gateway's own (URL-safe base64): text, never surrogates.
+    secret = fdp.ConsumeUnicodeNoSurrogates(40) if fdp.ConsumeBool() else None
+    session = CODEC.new(secret, now=NOW - fdp.ConsumeIntInRange(0, CODEC.lifetime - 1))
     value = CODEC.encode(session)
     assert _decoded(value) == session, (session, value)
     assert CODEC.decode(value, now=session.expires_at) is None, session

@@ -1,0 +1,151 @@
+"""SessionService: a session is tied to its credential and checked on every request,
+in the database, so every process on one database sees the same sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from imagegate.core.authorization import Reach
+from imagegate.core.signin import Refusal, membership_message
+from imagegate.db import Database
+from imagegate.db.models import AccessToken, Session
+from imagegate.services import Services
+from imagegate.services.sessions import Ended, SessionService
+from imagegate.services.signin import SignInService
+from tests.services.conftest import MakeServices
+
+HOUR = dt.timedelta(hours=1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2027, 1, 5, 12, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+async def _world(services: Services) -> None:
+    await services.accounts.create_user("alice", None, "alice-password")
+    await services.accounts.create_user("dave", None, "dave-password")
+    await services.orgs.add_org("acme", "alice")
+
+
+async def test_a_password_session_ends_when_the_password_changes(services: Services) -> None:
+    await _world(services)
+    signed_in = await services.sessions.sign_in("Alice ", "alice-password", lifetime=HOUR)
+    assert signed_in.user is not None and signed_in.user.username == "alice"
+    assert signed_in.user.reach is Reach.WRITE and signed_in.user.scopes is None
+    assert (await services.sessions.check(signed_in.secret)).user == signed_in.user
+    await services.accounts.set_password("alice", "new-password")
+    checked = await services.sessions.check(signed_in.secret)
+    assert checked.user is None and checked.ended is Ended.PASSWORD_CHANGED
+    again = await services.sessions.sign_in("alice", "new-password", lifetime=HOUR)
+    assert (await services.sessions.check(again.secret)).user is not None
+
+
+async def test_a_token_session_ends_when_the_token_is_revoked_deleted_or_expires(
+    services: Services,
+) -> None:
+    await _world(services)
+    sessions = services.sessions
+    made = {}
+    for label in ("revoked", "deleted", "expired", "kept"):
+        token, secret = await services.accounts.create_token("alice", label, scopes=["repo:read"])
+        signed_in = await sessions.sign_in("alice", secret, lifetime=HOUR)
+        assert signed_in.user is not None and signed_in.user.reach is Reach.READ
+        assert signed_in.user.token_uuid == token.uuid
+        made[label] = (token, signed_in.secret)
+    await services.accounts.update_token("alice", made["revoked"][0].uuid, active=False)
+    await services.accounts.delete_token("alice", made["deleted"][0].uuid)
+    async with services.database.write() as conn:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        expired = AccessToken.id == made["expired"][0].id
+        await conn.execute(update(AccessToken).where(expired).values(expires_at=past))
+    ended = {label: (await sessions.check(secret)).ended for label, (_, secret) in made.items()}
+    assert ended == {
+        "revoked": Ended.TOKEN_REVOKED,
+        "deleted": Ended.UNKNOWN,
+        "expired": Ended.TOKEN_EXPIRED,
+        "kept": None,
+    }
+    # A password change leaves a token's session alone: it was not made with the password.
+    await services.accounts.set_password("alice", "new-password")
+    assert (await sessions.check(made["kept"][1])).user is not None
+
+
+async def test_sign_out_on_one_process_ends_the_session_on_every_other(
+    make_services: MakeServices,
+) -> None:
+    one, other = make_services(), make_services()  # two gateways, one database
+    await _world(one)
+    signed_in = await one.sessions.sign_in("alice", "alice-password", lifetime=HOUR)
+    assert (await other.sessions.check(signed_in.secret)).user is not None
+    await other.sessions.end(signed_in.secret)
+    assert (await one.sessions.check(signed_in.secret)).ended is Ended.UNKNOWN
+
+
+async def test_a_password_changed_while_it_is_checked_makes_no_session(
+    services: Services,
+) -> None:
+    await _world(services)
+    accounts = services.accounts
+    authenticate = accounts.authenticate
+
+    async def then_changed(name: str, secret: str, *, client: str | None = None) -> str | None:
+        user = await authenticate(name, secret, client=client)  # right, with the old password
+        await accounts.set_password("alice", "changed-meanwhile")
+        return user
+
+    accounts.authenticate = then_changed  # type: ignore[method-assign]
+    signed_in = await services.sessions.sign_in("alice", "alice-password", lifetime=HOUR)
+    assert signed_in.user is None and signed_in.secret == ""
+
+
+async def test_only_a_digest_is_kept_and_expired_sessions_go(
+    services: Services, database: Database
+) -> None:
+    await _world(services)
+    clock = Clock()
+    sessions = SessionService(database, services.accounts, services.signin, clock=clock)
+    first = await sessions.sign_in("alice", "alice-password", lifetime=HOUR)
+    async with database.read() as conn:
+        [row] = (await conn.execute(select(Session.__table__))).all()
+    assert first.secret not in json.dumps([str(value) for value in row])
+    clock.now += HOUR
+    assert (await sessions.check(first.secret)).ended is Ended.EXPIRED
+    second = await sessions.sign_in("alice", "alice-password", lifetime=HOUR)
+    async with database.read() as conn:
+        assert len((await conn.execute(select(Session.id))).all()) == 1  # the expired one went
+    assert (await sessions.check(second.secret)).user is not None
+    assert (await sessions.check("x" * 65)).ended is Ended.UNKNOWN
+
+
+async def test_enforce_sign_in_refuses_outsiders_and_sessions_made_before(
+    services: Services, database: Database, tmp_path: Path
+) -> None:
+    await _world(services)
+    await services.orgs.add_org("globex", "dave")
+    registry_json = tmp_path / "registry.json"
+    signin = SignInService(
+        database, registry_json, missing_ok=True, recheck_seconds=0, org_recheck_seconds=0
+    )
+    sessions = SessionService(database, services.accounts, signin)
+    daves = await sessions.sign_in("dave", "dave-password", lifetime=HOUR)
+    assert (await sessions.check(daves.secret)).refusal is None
+    registry_json.write_text(json.dumps({"allowedOrgs": ["acme"]}))
+
+    refused = await sessions.sign_in("dave", "dave-password", lifetime=HOUR)
+    assert refused.user is None and refused.refusal is not None
+    assert refused.refusal.kind is Refusal.NOT_ALLOWED_ORG
+    assert refused.refusal.message == membership_message(["acme"])
+    assert refused.audit_event("dave", via="api").outcome == Refusal.NOT_ALLOWED_ORG.value
+    checked = await sessions.check(daves.secret)  # made before the file: refused now
+    assert checked.user is not None and checked.refusal is not None
+    assert checked.refusal.message == membership_message(["acme"])
+    alices = await sessions.sign_in("alice", "alice-password", lifetime=HOUR)
+    assert alices.user is not None and (await sessions.check(alices.secret)).refusal is None
