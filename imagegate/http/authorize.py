@@ -19,7 +19,7 @@ from imagegate.audit.context import current_origin, set_actor
 from imagegate.audit.events import ALLOWED, DELETE, DENIED, PULL, PUSH, AuditEvent, AuditSink
 from imagegate.core.categories import Category
 from imagegate.core.digests import is_digest
-from imagegate.core.errors import Denied, Unauthorized, Unsupported
+from imagegate.core.errors import Denied, RegistryError, Unauthorized, Unsupported
 from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.permissions import Permission
 from imagegate.core.policy import Decision, Outcome
@@ -81,20 +81,33 @@ class Authorizer:
         return decision.allowed
 
     async def write(
-        self, request: Request, raw_name: str, kind: str, ref: str, needed: Permission
+        self,
+        request: Request,
+        raw_name: str,
+        kind: str,
+        ref: str,
+        needed: Permission,
+        *,
+        mount_from: str | None = None,
     ) -> tuple[Identity, Decision]:
-        """Authorize a push (``needed`` write) or a delete (``needed`` admin)."""
+        """Authorize a push (``needed`` write) or a delete (``needed`` admin).
+
+        ``mount_from``: the source of a cross-repository mount. Its pull scope joins the
+        challenge, so a client that asks for what the challenge names gets a token that
+        mounts (201) rather than one that only uploads.
+        """
         repository = parse_repository(raw_name)
         if needed >= Permission.ADMIN:
             action, token_actions, scope = "delete from", ("delete", "*"), "delete"
         else:
             action, token_actions, scope = "push to", ("push", "*"), "pull,push"
-        identity = self.auth.require(request, repository, raw_name, token_actions, scope)
+        also = _pull_scope(mount_from) if mount_from else ""
+        identity = self.auth.require(request, repository, raw_name, token_actions, scope, also)
         decision = await self._access.decide_write(identity.username, repository, needed, action)
         _log(request, identity, decision, kind, ref)
         verb = DELETE if needed >= Permission.ADMIN else PUSH
         self._record(request, _event(request, verb, identity, decision, kind, ref))
-        _raise_refusal(decision, f"repository:{raw_name}:{scope}")
+        _raise_refusal(decision, " ".join(filter(None, (f"repository:{raw_name}:{scope}", also))))
         return identity, decision
 
     def _record(self, request: Request, event: AuditEvent) -> None:
@@ -105,6 +118,16 @@ class Authorizer:
             record_with_response(request, event, self._audit)
         else:
             self._audit.record(event)
+
+
+def _pull_scope(raw_name: str) -> str:
+    """``repository:NAME:pull``, or "" for a name that cannot exist (which must never
+    reach a header: only a valid name is known to hold no quote or separator)."""
+    try:
+        parse_repository(raw_name)
+    except RegistryError:
+        return ""
+    return f"repository:{raw_name}:pull"
 
 
 def _raise_refusal(decision: Decision, scope: str) -> None:

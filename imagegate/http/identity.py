@@ -52,12 +52,15 @@ class RegistryAuthenticator:
         raw_name: str,
         actions: tuple[str, ...],
         scope_actions: str,
+        also: str = "",
     ) -> Identity:
         """The caller, whose token must grant one of ``actions`` on ``repository``.
 
-        A token without it gets 401 naming the scope to ask for (``scope_actions``).
+        A token without it gets 401 naming the scope to ask for (``scope_actions``),
+        followed by ``also`` (more scopes the request uses, as distribution lists them:
+        space-separated in one ``scope`` parameter).
         """
-        scope = f"repository:{raw_name}:{scope_actions}"
+        scope = " ".join(filter(None, (f"repository:{raw_name}:{scope_actions}", also)))
         identity = self.identify(request, scope)
         if not any(self.grants(identity, repository, action) for action in actions):
             raise Unauthorized(
