@@ -126,6 +126,14 @@ ROWS = [
         body=STRICT,
         witness=("/v2/orgs/acme/settings", "alice"),
     ),
+    Row("GET", "/v2/orgs/{org}/settings/upstream-namespace", members_read()),
+    Row(
+        "PUT",
+        "/v2/orgs/{org}/settings/upstream-namespace",
+        owners_only(200),
+        body={"upstream_namespace": "acme-inc"},
+        witness=("/v2/orgs/acme/settings/upstream-namespace", "alice"),
+    ),
     Row("GET", "/v2/orgs/{org}/settings/image-access/allowlist", members_read()),
     Row(
         "POST",

@@ -99,7 +99,7 @@ def test_skopeo_push_then_a_reader_copies_it_back_out(
         assert (destination / digest.removeprefix("sha256:")).read_bytes() == data
 
 
-def test_hosted_repositories_are_local_and_other_names_fall_through(
+def test_hosted_repositories_are_local_and_the_rest_of_the_namespace_only_when_mirrored(
     gateway: Gateway,
     upstream: UpstreamRegistry,
     images: dict[str, Seeded],
@@ -108,14 +108,30 @@ def test_hosted_repositories_are_local_and_other_names_fall_through(
     skopeo: Skopeo,
 ) -> None:
     """The upstream has its own acme/app:1; the pushed one is what the gateway serves.
-    acme/upstream-only was never pushed here: it still comes from the upstream."""
+    acme/upstream-only was never pushed here: it is unknown (the upstream's acme may be
+    anyone's) until an owner mirrors the upstream namespace as acme's own."""
     assert images["acme"].repository == "acme/app" and images["acme"].digest != app_image.digest
     hosted = skopeo.inspect_raw(pushed_app, creds("rita"))
     assert hosted.digest == app_image.digest, hosted.describe()
     upstream_only = build_image("push-e2e-upstream-only")
     upstream_push(upstream.url, "acme/upstream-only", "1", upstream_only)
-    proxied = skopeo.pull(f"{gateway.host}/acme/upstream-only:1", creds("rita"))
-    assert proxied.ok and proxied.digest == upstream_only.digest, proxied.describe()
+    reference = f"{gateway.host}/acme/upstream-only:1"
+    unknown = skopeo.pull(reference, creds("rita"))
+    assert not unknown.ok, unknown.describe()
+    assert (
+        "name unknown: repository acme/upstream-only is not hosted here, and organization "
+        "acme's namespace is not mirrored from the upstream registry"
+    ) in unknown.stderr, unknown.describe()
+    assert "imagegate org set acme --upstream-namespace NAME" in unknown.stderr
+
+    gateway.cli("org", "set", "acme", "--upstream-namespace", "acme")
+    try:
+        proxied = skopeo.pull(reference, creds("rita"))
+        assert proxied.ok and proxied.digest == upstream_only.digest, proxied.describe()
+        hosted = skopeo.inspect_raw(pushed_app, creds("rita"))  # hosted still wins
+        assert hosted.digest == app_image.digest, hosted.describe()
+    finally:
+        gateway.cli("org", "set", "acme", "--no-upstream-namespace")
 
 
 def test_multi_architecture_index(gateway: Gateway, layout: Path, skopeo: Skopeo) -> None:
