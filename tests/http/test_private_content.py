@@ -84,3 +84,49 @@ async def test_a_private_hosted_layer_is_never_served_through_a_proxied_name(
                 assert secret not in body
                 if method == "GET":
                     assert json.loads(body)["errors"][0]["code"] == "BLOB_UNKNOWN"
+
+
+async def _answer(gateway: Gateway, method: str, path: str, token: str) -> tuple[int, list, bytes]:  # type: ignore[type-arg]
+    """Status, headers (but the date) and body, as a client receives them."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with gateway.session.request(method, f"{gateway.url}{path}", headers=headers) as response:
+        body = await response.read()
+        kept = [(k, v) for k, v in response.raw_headers if k.lower() != b"date"]
+        return response.status, kept, body
+
+
+async def test_a_private_repository_and_nothing_are_refused_alike(gateway: Gateway) -> None:
+    """Anonymous clients and non-members learn nothing from a name in an organization's
+    namespace: the answers for a private repository and a missing one are the same bytes
+    (the two names have the same length, so only the name differs)."""
+    data = b"private " + os.urandom(64)
+    pusher = RegistryHttp(gateway.url, "acme/secret", ("alice", "alice-password"))
+    await asyncio.to_thread(pusher.upload_blob, sha256(data), data)  # acme/secret exists
+    await gateway.services.accounts.create_user("dave", None, "dave-password")
+    await gateway.services.orgs.add_org("globex", "dave")  # an owner elsewhere
+    await gateway.services.access.set_upstream_namespace("acme", "acme")
+    digest = sha256(data)
+    requests = [
+        ("GET", "/v2/acme/{}/manifests/latest"),
+        ("HEAD", "/v2/acme/{}/manifests/latest"),
+        ("GET", f"/v2/acme/{{}}/blobs/{digest}"),
+        ("HEAD", f"/v2/acme/{{}}/blobs/{digest}"),
+        ("GET", "/v2/acme/{}/tags/list"),
+        ("GET", f"/v2/acme/{{}}/referrers/{digest}"),
+    ]
+    for who, expected in ((None, 401), (("dave", "dave-password"), 403)):
+        for method, template in requests:
+            answers = []
+            for name in ("secret", "absent"):
+                token = await gateway.token(f"repository:acme/{name}:pull", who)
+                status, headers, body = await _answer(gateway, method, template.format(name), token)
+                if name == "secret":  # the name itself is the one difference allowed
+                    body = body.replace(b"secret", b"absent")
+                    headers = [(k, v.replace(b"secret", b"absent")) for k, v in headers]
+                answers.append((status, headers, body))
+            assert answers[0] == answers[1], (who, method, template)
+            assert answers[0][0] == expected, (who, method, template, answers[0])
+    # A member, though, is told what is there.
+    member = await gateway.token("repository:acme/secret:pull", ("bob", "bob-password"))
+    status, _, body = await _answer(gateway, "GET", "/v2/acme/secret/manifests/latest", member)
+    assert status == 403 and b"acme/secret is a private repository of organization acme" in body
