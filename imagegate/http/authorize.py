@@ -23,7 +23,7 @@ from imagegate.core.errors import Denied, RegistryError, Unauthorized, Unsupport
 from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.permissions import Permission
 from imagegate.core.policy import Decision, Outcome
-from imagegate.http.identity import Identity, RegistryAuthenticator
+from imagegate.http.identity import Identity, RegistryAuthenticator, insufficient_scope
 from imagegate.http.middleware import record_with_response
 
 logger = logging.getLogger("imagegate.access")
@@ -31,8 +31,11 @@ MAX_REFERENCE_LENGTH = 255
 
 
 class AccessDecider(Protocol):
-    async def decide_pull(self, username: str | None, repository: RepositoryName) -> Decision:
-        """The image access decision for one pull request."""
+    async def decide_pull(
+        self, username: str | None, repository: RepositoryName, *, public_only: bool = False
+    ) -> Decision:
+        """The image access decision for one pull request (``public_only``: the token may
+        pull public repositories only)."""
         ...
 
     async def decide_write(
@@ -52,11 +55,23 @@ class Authorizer:
 
     async def pull(self, request: Request, raw_name: str, kind: str, ref: str) -> Decision:
         repository = parse_repository(raw_name)
-        identity = self.auth.require(request, repository, raw_name, ("pull",), "pull")
-        decision = await self._access.decide_pull(identity.username, repository)
+        scope = f"repository:{raw_name}:pull"
+        identity = self.auth.identify(request, scope)
+        # A token restricted to public repositories (the claim says so, whatever it
+        # grants) is decided with that restriction; when /token granted it nothing here,
+        # the decision's refusal says why, where a bare 401 would not.
+        public_only = identity.claims.public_only
+        granted = self.auth.grants(identity, repository, "pull")
+        if not granted and not public_only:
+            raise insufficient_scope(repository, "pull", scope)
+        decision = await self._access.decide_pull(
+            identity.username, repository, public_only=public_only
+        )
+        if decision.allowed and not granted:  # public now, not when the token was issued
+            raise insufficient_scope(repository, "pull", scope)
         _log(request, identity, decision, kind, ref)
         self._record(request, _event(request, PULL, identity, decision, kind, ref))
-        _raise_refusal(decision, f"repository:{raw_name}:pull")
+        _raise_refusal(decision, scope)
         return decision
 
     def holds_push_token(self, request: Request, raw_name: str) -> bool:
@@ -75,7 +90,9 @@ class Authorizer:
         repository = parse_repository(raw_name)
         if not self.auth.grants(identity, repository, "pull"):
             return False
-        decision = await self._access.decide_pull(identity.username, repository)
+        decision = await self._access.decide_pull(
+            identity.username, repository, public_only=identity.claims.public_only
+        )
         _log(request, identity, decision, "mount", digest)
         self._audit.record(_event(request, PULL, identity, decision, "mount", digest))
         return decision.allowed

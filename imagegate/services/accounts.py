@@ -43,6 +43,8 @@ _MAX_EMAIL_LENGTH = 254
 # Docker Hub's personal access token scopes; write and admin may push and delete.
 TOKEN_SCOPES = ("repo:admin", "repo:write", "repo:read", "repo:public_read")
 WRITE_SCOPES = frozenset({"repo:admin", "repo:write"})
+# What a token with none of these may read: public repositories only (repo:public_read).
+PRIVATE_READ_SCOPES = frozenset({"repo:admin", "repo:write", "repo:read"})
 DEFAULT_SCOPES = ("repo:write",)
 MAX_TOKEN_LABEL_LENGTH = 100
 
@@ -51,16 +53,26 @@ class SignedIn(str):
     """The canonical username ``authenticate`` returns, telling how the user signed in.
 
     A ``str``, so callers that only need the name use it as one; ``read_only`` is set
-    for an access token without a write scope: it may pull, never push or delete.
+    for an access token without a write scope: it may pull, never push or delete;
+    ``public_only`` for one that may pull public repositories only (``repo:public_read``).
     """
 
     read_only: bool = False
+    public_only: bool = False
     token_uuid: str | None = None
 
     @classmethod
-    def of(cls, name: str, *, read_only: bool = False, token_uuid: str | None = None) -> SignedIn:
+    def of(
+        cls,
+        name: str,
+        *,
+        read_only: bool = False,
+        public_only: bool = False,
+        token_uuid: str | None = None,
+    ) -> SignedIn:
         signed_in = cls(name)
-        signed_in.read_only = read_only
+        signed_in.read_only = read_only or public_only
+        signed_in.public_only = public_only
         signed_in.token_uuid = token_uuid
         return signed_in
 
@@ -505,8 +517,11 @@ class AccountService:
             return None
         if last_used_at is None or last_used_at <= now - self._touch_interval:
             await self._touch(token_id, now)
-        read_only = not can_write(tuple(scopes.split()))
-        return SignedIn.of(name, read_only=read_only, token_uuid=token_uuid)
+        given = tuple(scopes.split())
+        public_only = not PRIVATE_READ_SCOPES.intersection(given)
+        return SignedIn.of(
+            name, read_only=not can_write(given), public_only=public_only, token_uuid=token_uuid
+        )
 
     async def _touch(self, token_id: int, now: dt.datetime) -> None:
         stale = now - self._touch_interval

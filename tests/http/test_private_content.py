@@ -8,9 +8,12 @@ import json
 import os
 from collections.abc import Iterator
 
+import jwt
 import pytest
 
-from tests.http.conftest import Gateway
+from imagegate.core.names import parse_repository
+from imagegate.core.permissions import Permission, Visibility
+from tests.http.conftest import Gateway, basic
 from tests.support.images import (
     DOCKER_CONFIG,
     DOCKER_MANIFEST,
@@ -20,6 +23,7 @@ from tests.support.images import (
 )
 from tests.support.upstream import RegistryHttp, UpstreamRegistry
 
+PUBLIC, PRIVATE = Visibility.PUBLIC, Visibility.PRIVATE
 FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
 
@@ -130,3 +134,50 @@ async def test_a_private_repository_and_nothing_are_refused_alike(gateway: Gatew
     member = await gateway.token("repository:acme/secret:pull", ("bob", "bob-password"))
     status, _, body = await _answer(gateway, "GET", "/v2/acme/secret/manifests/latest", member)
     assert status == 403 and b"acme/secret is a private repository of organization acme" in body
+
+
+async def test_a_public_read_token_pulls_public_repositories_only(
+    gateway: Gateway, upstream: UpstreamRegistry
+) -> None:
+    """Hub's ``repo:public_read``: bob's token reaches upstream images and acme's public
+    repository, never acme's private one, neither at /token nor on the registry, even
+    with a registry token minted while the repository was still public."""
+    for name in ("acme/private", "acme/site"):
+        pusher = RegistryHttp(gateway.url, name, ("alice", "alice-password"))
+        await asyncio.to_thread(pusher.upload_blob, sha256(name.encode()), name.encode())
+    await gateway.services.repositories.set_visibility(parse_repository("acme/site"), PUBLIC)
+    # bob may read every repository of acme: his team has read on the namespace.
+    await gateway.services.repositories.grant("acme", "members", None, Permission.READ)
+    _, secret = await gateway.services.accounts.create_token(
+        "bob", "public only", scopes=["repo:public_read"]
+    )
+    bob = ("bob", secret)
+
+    scopes = "repository:acme/private:pull repository:acme/site:pull repository:alpine:pull"
+    params = [("service", "imagegate")] + [("scope", scope) for scope in scopes.split()]
+    headers = {"Authorization": basic(*bob)}
+    async with gateway.session.get(f"{gateway.url}/token", params=params, headers=headers) as r:
+        assert r.status == 200
+        token = (await r.json())["token"]
+    granted = jwt.decode(token, options={"verify_signature": False})["access"]
+    assert {entry["name"] for entry in granted} == {"acme/site", "alpine"}
+
+    private = await gateway.token("repository:acme/private:pull", bob)
+    status, _, body = await _answer(gateway, "GET", "/v2/acme/private/tags/list", private)
+    assert status == 403
+    assert json.loads(body)["errors"][0]["message"] == (
+        "requested access to the resource is denied: the access token can pull public "
+        "repositories only (scope repo:public_read), and acme/private is a private "
+        "repository of organization acme; use a token with scope repo:read"
+    )
+    site = await gateway.token("repository:acme/site:pull", bob)
+    assert (await _answer(gateway, "GET", "/v2/acme/site/tags/list", site))[0] == 200
+    await gateway.services.repositories.set_visibility(parse_repository("acme/site"), PRIVATE)
+    status, _, body = await _answer(gateway, "GET", "/v2/acme/site/tags/list", site)
+    assert status == 403 and b"can pull public repositories only" in body
+
+    # The same user with a repo:read token, or a password, reads it.
+    _, reader = await gateway.services.accounts.create_token("bob", "ci", scopes=["repo:read"])
+    for credential in (("bob", reader), ("bob", "bob-password")):
+        token = await gateway.token("repository:acme/private:pull", credential)
+        assert (await _answer(gateway, "GET", "/v2/acme/private/tags/list", token))[0] == 200
