@@ -1,10 +1,12 @@
-"""Image Access Management settings, and the decisions for a pull, a push or a delete.
+"""Image Access Management settings (and the upstream namespace an organization mirrors),
+and the decisions for a pull, a push or a delete.
 
 ``decide_pull`` and ``decide_write`` gather what the pure ``core.policy`` functions need,
 fresh from the database on every call (so a change made by the CLI applies to the very
 next request), in one snapshot: the requester's memberships with each organization's
 settings, the organization owning the repository's namespace with the repository's
-visibility when it is hosted here, and the grants of the requester's teams on it. Only
+visibility when it is hosted here and the upstream namespace it mirrors, and the grants
+of the requester's teams on it. Only
 when some policy actually binds the requester is the namespace's publisher status
 looked up as well.
 """
@@ -354,7 +356,8 @@ class AccessService:
             if namespace_org not in (None, only_org):
                 # Another organization's namespace: who may read it is not ours to tell.
                 namespace_org, visibility, mirror = None, None, None
-        requester = replace(requester, public_only=public_only)
+        if public_only:
+            requester = replace(requester, public_only=True)
         hosted = None
         if namespace_org is not None and visibility is not None:
             hosted = HostedRepository(visibility, permission)
