@@ -71,6 +71,7 @@ def build_app(
         realm.service,
         services.signin.refusal,
         audit=audit,
+        is_public=services.access.is_public,
     )
     metrics = MetricsEndpoint(pipeline.metrics())
     readiness = Readiness({"database": services.database.ping, "storage": proxy.ready})

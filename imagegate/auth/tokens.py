@@ -106,10 +106,16 @@ class IssuedToken:
     issued_at: str  # RFC 3339
 
 
+# The claim that restricts a token to public repositories (a repo:public_read access
+# token signed in): the registry checks it on every request, whatever ``access`` grants.
+PUBLIC_ONLY_CLAIM = "imagegate_public_only"
+
+
 @dataclass(frozen=True)
 class TokenClaims:
     subject: str  # "" for an anonymous client
     access: frozenset[tuple[str, str, str]]  # (type, name, action)
+    public_only: bool = False  # may pull public repositories only
 
     def allows(self, type_: str, name: str, action: str) -> bool:
         return (type_, name, action) in self.access
@@ -149,9 +155,11 @@ class TokenIssuer:
             cache_bytes, lambda: time.time()
         )
 
-    def issue(self, subject: str, audience: str, access: Iterable[Scope]) -> IssuedToken:
+    def issue(
+        self, subject: str, audience: str, access: Iterable[Scope], *, public_only: bool = False
+    ) -> IssuedToken:
         now = int(time.time())
-        claims = {
+        claims: dict[str, object] = {
             "iss": self.issuer,
             "sub": subject,
             "aud": audience,
@@ -164,6 +172,8 @@ class TokenIssuer:
                 for scope in access
             ],
         }
+        if public_only:
+            claims[PUBLIC_ONLY_CLAIM] = True
         token = jwt.encode(claims, self._key.private_key, ALGORITHM, headers={"kid": self._kid})
         issued_at = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return IssuedToken(token, self.ttl_seconds, issued_at)
@@ -201,7 +211,8 @@ class TokenIssuer:
             for action in entry.get("actions") or []:
                 access.add((str(entry.get("type")), str(entry.get("name")), str(action)))
         expires = float(claims["exp"]) + LEEWAY_SECONDS
-        return TokenClaims(str(claims["sub"]), frozenset(access)), expires
+        public_only = claims.get(PUBLIC_ONLY_CLAIM) is True
+        return TokenClaims(str(claims["sub"]), frozenset(access), public_only), expires
 
 
 def _claims_size(claims: TokenClaims) -> int:

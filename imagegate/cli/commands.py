@@ -83,6 +83,26 @@ async def org_add(args: argparse.Namespace, services: Services) -> None:
     _out(f"created organization {org.name} with owner {args.owner}")
 
 
+async def org_set(args: argparse.Namespace, services: Services) -> None:
+    if args.upstream_namespace is None:
+        raise UsageError(
+            "nothing to change: give --upstream-namespace NAME or --no-upstream-namespace"
+        )
+    mirrored = await services.access.set_upstream_namespace(
+        args.org, args.upstream_namespace or None
+    )
+    _out(describe_upstream_namespace(args.org, mirrored))
+
+
+def describe_upstream_namespace(org: str, mirrored: str | None) -> str:
+    if mirrored is None:
+        return f"{org} mirrors no upstream namespace: {org}/... serves its hosted repositories only"
+    return (
+        f"{org} mirrors the upstream namespace {mirrored}: {org}/NAME that is not hosted "
+        f"here is pulled from {mirrored}/NAME"
+    )
+
+
 async def member_add(args: argparse.Namespace, services: Services) -> None:
     added = await services.orgs.add_member(args.org, args.user, args.team)
     if added:
@@ -119,14 +139,17 @@ async def access_set(args: argparse.Namespace, services: Services) -> None:
 async def access_show(args: argparse.Namespace, services: Services) -> None:
     settings = await services.access.get_settings(args.org)
     allowlist = await services.allowlist.list(args.org)
+    mirrored = await services.access.upstream_namespace(args.org)
     if args.json:
         document = {**settings_document(settings), "organization": args.org}
         document["allowlist"] = allowlist
+        document["upstream_namespace"] = mirrored
         _out(json.dumps(document, indent=2))
     else:
         _out(describe_settings(args.org, settings))
         listed = ", ".join(allowlist) if allowlist else "(none)"
         _out(f"  {'Allowlisted repositories':<27}{listed}")
+        _out(f"  {'Upstream namespace':<27}{mirrored or '(none: hosted repositories only)'}")
 
 
 async def access_allow(args: argparse.Namespace, services: Services) -> None:

@@ -100,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_org = leaf(orgs, "add", "create an organization and its owners team", commands.org_add)
     add_org.add_argument("org")
     add_org.add_argument("--owner", required=True, metavar="USER")
+    set_org = leaf(orgs, "set", "change an organization's settings", commands.org_set)
+    set_org.add_argument("org")
+    mirror = set_org.add_mutually_exclusive_group()
+    mirror.add_argument(
+        "--upstream-namespace",
+        metavar="NAME",
+        help="mirror the upstream's NAME namespace, which must be the organization's own: "
+        "ORG/x that is not hosted here is pulled from NAME/x",
+    )
+    mirror.add_argument(
+        "--no-upstream-namespace",
+        dest="upstream_namespace",
+        action="store_const",
+        const="",
+        help="stop mirroring: the namespace serves hosted repositories only (the default)",
+    )
     members = orgs.add_parser("member", help="manage members").add_subparsers(
         dest="member_action", required=True, metavar="ACTION"
     )

@@ -17,6 +17,7 @@ OFFICIAL_NAMESPACE = "library"
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_COMPONENT_RE = re.compile(_COMPONENT)
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 # Docker Hub: usernames and organization names are 4 to 30 lowercase letters and digits.
 # We also accept 2-3 characters and inner '-'/'_' so that self-hosted names like "qa"
@@ -26,6 +27,7 @@ _TEAM_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,48}[a-z0-9])?")
 
 # Clients cap "host[:port]/name" at 255 characters; leave room for the host.
 MAX_REPOSITORY_LENGTH = 200
+MAX_UPSTREAM_NAMESPACE_LENGTH = 100
 RESERVED_ACCOUNT_NAMES = frozenset({OFFICIAL_NAMESPACE})
 
 
@@ -71,6 +73,18 @@ def parse_repository(name: str) -> RepositoryName:
     if not path:
         return RepositoryName(OFFICIAL_NAMESPACE, namespace)
     return RepositoryName(namespace, path)
+
+
+def validate_upstream_namespace(name: str) -> str:
+    """Check an upstream namespace to mirror: one repository name component (the first
+    of ``NAME/app``); raise ``ValueError`` with the rule broken."""
+    if len(name) > MAX_UPSTREAM_NAMESPACE_LENGTH or _COMPONENT_RE.fullmatch(name) is None:
+        raise ValueError(
+            f"invalid upstream namespace {name[:MAX_UPSTREAM_NAMESPACE_LENGTH]!r}: use one "
+            f"name component of at most {MAX_UPSTREAM_NAMESPACE_LENGTH} lowercase letters, "
+            "digits and separators ('.', '_', '__', '-'), such as acme-inc"
+        )
+    return name
 
 
 def is_tag(reference: str) -> bool:

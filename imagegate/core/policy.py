@@ -12,6 +12,13 @@ Rules (REFERENCE.md section 1, issue 2):
 - A repository on X's allowlist passes X's policy whatever its category (Hub's
   repository allowlist); it grants nothing else: another organization's policy still
   applies, and an organization's private namespace stays private.
+- An organization's namespace holds its hosted repositories and nothing else, unless its
+  owners mirror an upstream namespace of theirs into it: then ``X/app`` that is not
+  hosted is the upstream's ``NAME/app``. Everywhere else a name is the upstream's own.
+- Who may not read a name in an organization's namespace learns nothing about it: a
+  private repository and a name that does not exist are refused alike.
+- A token restricted to public repositories (Hub's ``repo:public_read``) reaches only
+  names outside organization namespaces and public hosted repositories.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from dataclasses import dataclass
 
 from imagegate.core.categories import Category, PublisherStatus
 from imagegate.core.names import RepositoryName
-from imagegate.core.permissions import HostedRepository, Permission
+from imagegate.core.permissions import HostedRepository, Permission, Visibility
 from imagegate.core.signin import (
     NOT_ENFORCED,
     Refusal,
@@ -67,10 +74,12 @@ class Membership:
 
 @dataclass(frozen=True)
 class Requester:
-    """Who asks: ``username`` is ``None`` for an anonymous client."""
+    """Who asks: ``username`` is ``None`` for an anonymous client. ``public_only``: signed
+    in with an access token that may pull public repositories only (``repo:public_read``)."""
 
     username: str | None
     memberships: Sequence[Membership] = ()
+    public_only: bool = False
 
     @property
     def is_anonymous(self) -> bool:
@@ -91,6 +100,7 @@ class Outcome(enum.StrEnum):
     FORBIDDEN = "forbidden"  # a member without the permission the action needs
     UNAUTHENTICATED = "unauthenticated"  # sign in first
     READ_ONLY = "read_only"  # a proxied namespace: nothing can be written there
+    PUBLIC_ONLY = "public_only"  # the access token may pull public repositories only
     # Enforce sign-in (registry.json), checked before everything else:
     SIGN_IN_REQUIRED = "sign_in_required"  # anonymous, and sign-in is enforced (401)
     NOT_IN_ALLOWED_ORGS = "not_in_allowed_orgs"  # signed in, in none of the allowed orgs
@@ -113,6 +123,10 @@ class Decision:
     org: str | None = None  # the organization whose rule decided a refusal
     hosted: HostedRepository | None = None  # set when the repository is stored here
     orgs: tuple[str, ...] = ()  # the requester's organizations, for the audit trail
+    # Where an allowed name that is not hosted here is pulled from (``upstream_name``);
+    # None for a hosted repository, and for a name in an organization's namespace that
+    # the organization does not mirror from the upstream: such a name is unknown.
+    upstream: RepositoryName | None = None
 
     @property
     def allowed(self) -> bool:
@@ -125,7 +139,7 @@ class Decision:
         if self.outcome is Outcome.DENIED:
             blocked = f"{repo} blocked for organization {self.org}"
             return f"image access restricted: {blocked}: {self.reason}"
-        if self.outcome in (Outcome.NOT_MEMBER, Outcome.FORBIDDEN):
+        if self.outcome in (Outcome.NOT_MEMBER, Outcome.FORBIDDEN, Outcome.PUBLIC_ONLY):
             return f"requested access to the resource is denied: {self.reason}"
         if self.outcome is Outcome.UNAUTHENTICATED:
             return f"authentication required: {self.reason}"
@@ -134,6 +148,28 @@ class Decision:
         # The sign-in refusals' reasons are the client's text: Docker Desktop's own words
         # for a user outside the allowed organizations.
         return self.reason
+
+
+def upstream_name(
+    repository: RepositoryName, namespace_org: str | None, mirror: str | None
+) -> RepositoryName | None:
+    """The upstream repository a name that is not hosted here is pulled from.
+
+    Outside organization namespaces, the name itself. In organization X's namespace, the
+    same path under the upstream namespace X's owners mirror (``mirror``), or None: that
+    X's namespace has a same-named counterpart upstream makes it no image of X's.
+    """
+    if namespace_org is None:
+        return repository
+    return None if mirror is None else RepositoryName(mirror, repository.path)
+
+
+def is_public(namespace_org: str | None, hosted: HostedRepository | None) -> bool:
+    """Whether a ``repo:public_read`` token may reach the name: an upstream image outside
+    every organization's namespace, or a hosted repository made public."""
+    if namespace_org is None:
+        return True
+    return hosted is not None and hosted.visibility is Visibility.PUBLIC
 
 
 def base_category(repository: RepositoryName, publisher: PublisherStatus) -> Category:
@@ -184,15 +220,17 @@ def decide_pull(
     hosted: HostedRepository | None = None,
     *,
     sign_in: SignInRequirement = NOT_ENFORCED,
+    mirror: str | None = None,
 ) -> Decision:
     """Decide whether ``requester`` may pull from ``repository``.
 
     ``namespace_org`` is the local organization that owns the repository's namespace,
     if any; ``publisher`` is the namespace's publisher status (community when unknown);
     ``hosted`` is set when the repository is stored here (pushed by the organization):
-    then its visibility and the requester's permission decide who may read it, where a
-    proxied organization namespace is readable by every member. ``sign_in`` is what
-    registry.json enforces; it is checked first.
+    then its visibility and the requester's permission decide who may read it, where the
+    rest of an organization's namespace is for its members only. ``mirror`` is the
+    upstream namespace the organization mirrors, if any (see ``upstream_name``).
+    ``sign_in`` is what registry.json enforces; it is checked first.
     """
     own = requester.membership(namespace_org) if namespace_org is not None else None
     category = Category.ORGANIZATION if own is not None else base_category(repository, publisher)
@@ -200,26 +238,14 @@ def decide_pull(
     refused = _sign_in_decision(sign_in, requester, repository, category, namespace_org)
     if refused is not None:
         return refused
+    if namespace_org is not None and own is None and (hosted is None or not hosted.readable):
+        return _refuse_outsider(requester, repository, category, namespace_org)
     if namespace_org is not None and hosted is not None and not hosted.readable:
-        return _refuse_private(requester, repository, category, namespace_org, own is not None)
-    if namespace_org is not None and own is None and hosted is None:
-        if requester.is_anonymous:
-            return Decision(
-                Outcome.UNAUTHENTICATED,
-                repository,
-                category,
-                f"{repository.full} belongs to organization {namespace_org}; "
-                "sign in as one of its members",
-                namespace_org,
-            )
-        return Decision(
-            Outcome.NOT_MEMBER,
-            repository,
-            category,
-            f"{repository.full} belongs to organization {namespace_org}, "
-            f"and {requester.username} is not a member",
-            namespace_org,
-        )
+        what = f"{repository.full} is a private repository of organization {namespace_org}"
+        reason = f"{what}, and no team of {requester.username} has read permission on it"
+        return Decision(Outcome.FORBIDDEN, repository, category, reason, namespace_org)
+    if requester.public_only and not is_public(namespace_org, hosted):
+        return _refuse_public_only(repository, category, namespace_org, hosted)
 
     bound = sorted(
         (m for m in requester.memberships if m.settings.enabled and not m.is_owner),
@@ -251,26 +277,39 @@ def decide_pull(
         reason = "owners may pull every image"
     else:
         reason = "no image access policy applies"
-    return Decision(Outcome.ALLOWED, repository, category, reason, hosted=hosted)
+    upstream = None if hosted is not None else upstream_name(repository, namespace_org, mirror)
+    return Decision(Outcome.ALLOWED, repository, category, reason, hosted=hosted, upstream=upstream)
 
 
-def _refuse_private(
-    requester: Requester,
+def _refuse_outsider(
+    requester: Requester, repository: RepositoryName, category: Category, org: str
+) -> Decision:
+    """The refusal for whoever may not read a name in ``org``'s namespace: the same
+    whether it is a private repository or nothing at all (as Docker Hub answers)."""
+    what = f"{repository.full} does not exist or is private to organization {org}"
+    if requester.is_anonymous:
+        reason = f"{what}; sign in as a member who may read it"
+        return Decision(Outcome.UNAUTHENTICATED, repository, category, reason, org)
+    reason = f"{what}, and {requester.username} is not a member of {org}"
+    return Decision(Outcome.NOT_MEMBER, repository, category, reason, org)
+
+
+def _refuse_public_only(
     repository: RepositoryName,
     category: Category,
-    org: str,
-    is_member: bool,
+    org: str | None,
+    hosted: HostedRepository | None,
 ) -> Decision:
-    what = f"{repository.full} is a private repository of organization {org}"
-    if requester.is_anonymous:
-        return Decision(
-            Outcome.UNAUTHENTICATED, repository, category, f"{what}; sign in with access to it", org
-        )
-    if not is_member:
-        reason = f"{what}, and {requester.username} is not a member"
-        return Decision(Outcome.NOT_MEMBER, repository, category, reason, org)
-    reason = f"{what}, and no team of {requester.username} has read permission on it"
-    return Decision(Outcome.FORBIDDEN, repository, category, reason, org)
+    where = (
+        f"a private repository of organization {org}"
+        if hosted is not None
+        else f"in the namespace of organization {org}, which is not public"
+    )
+    reason = (
+        f"the access token can pull public repositories only (scope repo:public_read), "
+        f"and {repository.full} is {where}; use a token with scope repo:read"
+    )
+    return Decision(Outcome.PUBLIC_ONLY, repository, category, reason, org)
 
 
 def decide_write(

@@ -46,12 +46,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from imagegate.core.names import MAX_UPSTREAM_NAMESPACE_LENGTH
+
 ACCOUNT_KINDS = ("user", "organization")
 PUBLISHER_STATUSES = ("verified_publisher", "sponsored_oss", "community")
 VISIBILITIES = ("private", "public")
 PERMISSIONS = ("read", "write", "admin")
 # A repository's path inside its namespace; the whole name is capped at 200 characters.
 REPOSITORY_PATH_LENGTH = 200
+# An upstream namespace an organization mirrors: one repository name component.
+UPSTREAM_NAMESPACE_LENGTH = MAX_UPSTREAM_NAMESPACE_LENGTH
 # What a token created before scopes existed may do: everything its user may.
 DEFAULT_TOKEN_SCOPES = "repo:write"
 
@@ -187,6 +191,9 @@ class Organization(Base):
     allow_official: Mapped[bool] = mapped_column(Boolean, server_default=true())
     allow_verified_publishers: Mapped[bool] = mapped_column(Boolean, server_default=true())
     allow_community: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # The upstream namespace the owners mirror into the organization's namespace (``acme/x``
+    # not hosted here is the upstream's ``<this>/x``); NULL: only hosted repositories.
+    upstream_namespace: Mapped[str | None] = mapped_column(String(UPSTREAM_NAMESPACE_LENGTH))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 

@@ -19,11 +19,11 @@ from imagegate.audit.context import current_origin, set_actor
 from imagegate.audit.events import ALLOWED, DELETE, DENIED, PULL, PUSH, AuditEvent, AuditSink
 from imagegate.core.categories import Category
 from imagegate.core.digests import is_digest
-from imagegate.core.errors import Denied, Unauthorized, Unsupported
+from imagegate.core.errors import Denied, RegistryError, Unauthorized, Unsupported
 from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.permissions import Permission
 from imagegate.core.policy import Decision, Outcome
-from imagegate.http.identity import Identity, RegistryAuthenticator
+from imagegate.http.identity import Identity, RegistryAuthenticator, insufficient_scope
 from imagegate.http.middleware import record_with_response
 
 logger = logging.getLogger("imagegate.access")
@@ -31,8 +31,11 @@ MAX_REFERENCE_LENGTH = 255
 
 
 class AccessDecider(Protocol):
-    async def decide_pull(self, username: str | None, repository: RepositoryName) -> Decision:
-        """The image access decision for one pull request."""
+    async def decide_pull(
+        self, username: str | None, repository: RepositoryName, *, public_only: bool = False
+    ) -> Decision:
+        """The image access decision for one pull request (``public_only``: the token may
+        pull public repositories only)."""
         ...
 
     async def decide_write(
@@ -52,11 +55,23 @@ class Authorizer:
 
     async def pull(self, request: Request, raw_name: str, kind: str, ref: str) -> Decision:
         repository = parse_repository(raw_name)
-        identity = self.auth.require(request, repository, raw_name, ("pull",), "pull")
-        decision = await self._access.decide_pull(identity.username, repository)
+        scope = f"repository:{raw_name}:pull"
+        identity = self.auth.identify(request, scope)
+        # A token restricted to public repositories (the claim says so, whatever it
+        # grants) is decided with that restriction; when /token granted it nothing here,
+        # the decision's refusal says why, where a bare 401 would not.
+        public_only = identity.claims.public_only
+        granted = self.auth.grants(identity, repository, "pull")
+        if not granted and not public_only:
+            raise insufficient_scope(repository, "pull", scope)
+        decision = await self._access.decide_pull(
+            identity.username, repository, public_only=public_only
+        )
+        if decision.allowed and not granted:  # public now, not when the token was issued
+            raise insufficient_scope(repository, "pull", scope)
         _log(request, identity, decision, kind, ref)
         self._record(request, _event(request, PULL, identity, decision, kind, ref))
-        _raise_refusal(decision, f"repository:{raw_name}:pull")
+        _raise_refusal(decision, scope)
         return decision
 
     def holds_push_token(self, request: Request, raw_name: str) -> bool:
@@ -75,26 +90,41 @@ class Authorizer:
         repository = parse_repository(raw_name)
         if not self.auth.grants(identity, repository, "pull"):
             return False
-        decision = await self._access.decide_pull(identity.username, repository)
+        decision = await self._access.decide_pull(
+            identity.username, repository, public_only=identity.claims.public_only
+        )
         _log(request, identity, decision, "mount", digest)
         self._audit.record(_event(request, PULL, identity, decision, "mount", digest))
         return decision.allowed
 
     async def write(
-        self, request: Request, raw_name: str, kind: str, ref: str, needed: Permission
+        self,
+        request: Request,
+        raw_name: str,
+        kind: str,
+        ref: str,
+        needed: Permission,
+        *,
+        mount_from: str | None = None,
     ) -> tuple[Identity, Decision]:
-        """Authorize a push (``needed`` write) or a delete (``needed`` admin)."""
+        """Authorize a push (``needed`` write) or a delete (``needed`` admin).
+
+        ``mount_from``: the source of a cross-repository mount. Its pull scope joins the
+        challenge, so a client that asks for what the challenge names gets a token that
+        mounts (201) rather than one that only uploads.
+        """
         repository = parse_repository(raw_name)
         if needed >= Permission.ADMIN:
             action, token_actions, scope = "delete from", ("delete", "*"), "delete"
         else:
             action, token_actions, scope = "push to", ("push", "*"), "pull,push"
-        identity = self.auth.require(request, repository, raw_name, token_actions, scope)
+        also = _pull_scope(mount_from) if mount_from else ""
+        identity = self.auth.require(request, repository, raw_name, token_actions, scope, also)
         decision = await self._access.decide_write(identity.username, repository, needed, action)
         _log(request, identity, decision, kind, ref)
         verb = DELETE if needed >= Permission.ADMIN else PUSH
         self._record(request, _event(request, verb, identity, decision, kind, ref))
-        _raise_refusal(decision, f"repository:{raw_name}:{scope}")
+        _raise_refusal(decision, " ".join(filter(None, (f"repository:{raw_name}:{scope}", also))))
         return identity, decision
 
     def _record(self, request: Request, event: AuditEvent) -> None:
@@ -105,6 +135,16 @@ class Authorizer:
             record_with_response(request, event, self._audit)
         else:
             self._audit.record(event)
+
+
+def _pull_scope(raw_name: str) -> str:
+    """``repository:NAME:pull``, or "" for a name that cannot exist (which must never
+    reach a header: only a valid name is known to hold no quote or separator)."""
+    try:
+        parse_repository(raw_name)
+    except RegistryError:
+        return ""
+    return f"repository:{raw_name}:pull"
 
 
 def _raise_refusal(decision: Decision, scope: str) -> None:

@@ -2,6 +2,8 @@
 
 Refusals carry a ``WWW-Authenticate`` header as well as the body: a manifest HEAD has no
 body, and Docker's client reports the header's ``error_description`` as ``denied: ...``.
+``Docker-Distribution-API-Version`` is not set here: ``RequestLogMiddleware`` adds it to
+every ``/v2`` response, errors included, once.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def error_body(error: RegistryError) -> bytes:
 
 
 def error_response(request: Request, error: RegistryError, realm: TokenRealm) -> Response:
-    headers = {"Docker-Distribution-API-Version": "registry/2.0"}
+    headers: dict[str, str] = {}
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = realm.challenge(
             request,

@@ -52,25 +52,32 @@ class RegistryAuthenticator:
         raw_name: str,
         actions: tuple[str, ...],
         scope_actions: str,
+        also: str = "",
     ) -> Identity:
         """The caller, whose token must grant one of ``actions`` on ``repository``.
 
-        A token without it gets 401 naming the scope to ask for (``scope_actions``).
+        A token without it gets 401 naming the scope to ask for (``scope_actions``),
+        followed by ``also`` (more scopes the request uses, as distribution lists them:
+        space-separated in one ``scope`` parameter).
         """
-        scope = f"repository:{raw_name}:{scope_actions}"
+        scope = " ".join(filter(None, (f"repository:{raw_name}:{scope_actions}", also)))
         identity = self.identify(request, scope)
         if not any(self.grants(identity, repository, action) for action in actions):
-            raise Unauthorized(
-                f"the token does not grant {actions[0]} on {repository.full}; "
-                f"request scope {scope}",
-                scope=scope,
-                insufficient_scope=True,
-            )
+            raise insufficient_scope(repository, actions[0], scope)
         return identity
 
     @staticmethod
     def grants(identity: Identity, repository: RepositoryName, action: str) -> bool:
         return _grants(identity.claims, repository, action)
+
+
+def insufficient_scope(repository: RepositoryName, action: str, scope: str) -> Unauthorized:
+    """401 for a valid token that lacks ``action`` on ``repository``: ask for ``scope``."""
+    return Unauthorized(
+        f"the token does not grant {action} on {repository.full}; request scope {scope}",
+        scope=scope,
+        insufficient_scope=True,
+    )
 
 
 def _grants(claims: TokenClaims, repository: RepositoryName, action: str) -> bool:

@@ -54,13 +54,13 @@ class PushAPI:
 
     async def start_upload(self, request: Request, raw_name: str, _: str = "") -> Response:
         """``POST /v2/<name>/blobs/uploads/`` (plain, ``?digest=`` or ``?mount=&from=``)."""
+        query = request.query_params
+        mount, source = query.get("mount"), query.get("from")
         identity, decision = await self._authorizer.write(
-            request, raw_name, "upload", "", Permission.WRITE
+            request, raw_name, "upload", "", Permission.WRITE, mount_from=mount and source
         )
         repository = decision.repository
         await self._repositories.ensure(repository)
-        query = request.query_params
-        mount, source = query.get("mount"), query.get("from")
         if mount and source:
             digest = Digest.parse(mount)
             readable = await self._authorizer.may_pull(request, identity, source, str(digest))

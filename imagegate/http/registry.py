@@ -38,8 +38,10 @@ from imagegate.hosted.interfaces import HostedRegistry
 from imagegate.http.authorize import Authorizer
 from imagegate.http.push import PushAPI
 from imagegate.proxy.interfaces import RegistryContent
+from imagegate.proxy.unmirrored import Unmirrored
 
 MAX_PAGE = 1000
+_UNMIRRORED = Unmirrored()
 ACCEPT_SPLIT = re.compile(r"\s*,\s*")
 
 
@@ -142,8 +144,16 @@ class RegistryAPI:
             return await self._handlers[name](request, groups["name"], groups.get("arg") or "")
         raise NameUnknown(f"no registry endpoint at /v2/{path}", detail={"path": path})
 
-    def _content(self, decision: Decision) -> RegistryContent:
-        return self._hosted if decision.hosted is not None else self._proxy
+    def _source(self, decision: Decision) -> tuple[RegistryContent, RepositoryName]:
+        """Where an allowed name is served from, and under which name: a hosted
+        repository from local storage; any other name from the cache of its upstream
+        name (an organization's mirrored namespace is the upstream's, and cached as
+        such); a name in an organization's namespace that is neither, from nowhere."""
+        if decision.hosted is not None:
+            return self._hosted, decision.repository
+        if decision.upstream is not None:
+            return self._proxy, decision.upstream
+        return _UNMIRRORED, decision.repository
 
     async def _manifest(self, request: Request, raw_name: str, ref: str) -> Response:
         decision = await self._authorizer.pull(request, raw_name, "manifest", ref)
@@ -153,9 +163,8 @@ class RegistryAPI:
             # No manifest can have such a name: unknown, as distribution and the OCI
             # conformance suite answer (a PUT under it is refused as invalid instead).
             raise ManifestUnknown(exc.message, detail=exc.detail) from exc
-        manifest = await self._content(decision).get_manifest(
-            decision.repository, reference, _accept(request)
-        )
+        content, name = self._source(decision)
+        manifest = await content.get_manifest(name, reference, _accept(request))
         headers = {
             "Docker-Content-Digest": str(manifest.digest),
             "Content-Length": str(len(manifest.body)),
@@ -176,7 +185,7 @@ class RegistryAPI:
                     f"blob {digest} is unknown", detail={"digest": str(digest)}
                 ) from exc
             raise
-        repository, content = decision.repository, self._content(decision)
+        content, repository = self._source(decision)
         headers = {
             "Docker-Content-Digest": str(digest),
             "Accept-Ranges": "bytes",
@@ -222,7 +231,8 @@ class RegistryAPI:
         n, last = _page(request)
         if n == 0:
             return JSONResponse({"name": repository.full, "tags": []})
-        page = await self._content(decision).list_tags(repository, n, last)
+        content, name = self._source(decision)
+        page = await content.list_tags(name, n, last)
         headers = {}
         if page.next_last is not None:
             headers["Link"] = _next_link(f"/v2/{raw_name}/tags/list", n, page.next_last)
@@ -232,9 +242,8 @@ class RegistryAPI:
         decision = await self._authorizer.pull(request, raw_name, "referrers", ref)
         digest = Digest.parse(ref)
         artifact_type = request.query_params.get("artifactType") or None
-        body, filtered = await self._content(decision).referrers(
-            decision.repository, digest, artifact_type
-        )
+        content, name = self._source(decision)
+        body, filtered = await content.referrers(name, digest, artifact_type)
         headers = {"OCI-Filters-Applied": "artifactType"} if filtered else {}
         return Response(body, headers=headers, media_type="application/vnd.oci.image.index.v1+json")
 

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from imagegate.audit.events import INCORRECT_CREDENTIALS, AuditSink, login
 from imagegate.auth.tokens import IssuedToken, TokenIssuer
 from imagegate.core.errors import RegistryError, TooManyRequests, Unauthorized
-from imagegate.core.names import parse_repository
+from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.scopes import Scope, TooManyScopes, parse_scopes
 from imagegate.core.signin import SignInRefusal
 from imagegate.services.accounts import SignedIn
@@ -37,6 +37,8 @@ class Authenticate(Protocol):
         ...
 
 
+# Whether a repository is public: what a repo:public_read access token may be granted.
+IsPublic = Callable[[RepositoryName], Awaitable[bool]]
 # Why enforce sign-in turns a signed-in user away, or None to let them in.
 Admit = Callable[[str], Awaitable[SignInRefusal | None]]
 # Tokens carry what was asked for; each request is still authorized against the
@@ -56,18 +58,21 @@ class TokenEndpoint:
         admit: Admit | None = None,
         *,
         audit: AuditSink,
+        is_public: IsPublic | None = None,
     ) -> None:
+        """``is_public``: without it, a ``repo:public_read`` token is granted nothing."""
         self._issuer = issuer
         self._authenticate = authenticate
         self._service = service
         self._admit = admit
         self._audit = audit
+        self._is_public = is_public
 
     async def get(self, request: Request) -> Response:
         credentials = _basic_credentials(request)
         scopes = parse_scopes(request.query_params.getlist("scope"))
         username = await self._login(request, credentials)
-        token = self._issue(username, scopes)
+        token = self._issue(username, await self._reachable(username, scopes))
         body = {
             "token": token.token,
             "access_token": token.token,
@@ -92,7 +97,7 @@ class TokenEndpoint:
             return _oauth_error("invalid_scope", exc.message)
         credentials = (form.get("username", ""), form.get("password", ""))
         username = await self._login(request, credentials)
-        token = self._issue(username, scopes)
+        token = self._issue(username, await self._reachable(username, scopes))
         body = {
             "access_token": token.token,
             "token_type": "Bearer",
@@ -132,8 +137,26 @@ class TokenEndpoint:
             login(user, signed_in=signed_in, outcome=outcome, reason=reason, via=VIA)
         )
 
+    async def _reachable(self, username: str, scopes: list[Scope]) -> list[Scope]:
+        """``scopes``, less the repositories a ``repo:public_read`` token may not pull:
+        every one that is not public (all of them when that cannot be asked)."""
+        if not (isinstance(username, SignedIn) and username.public_only):
+            return scopes
+        reachable = []
+        for scope in scopes:
+            if scope.type != "repository":
+                continue  # never granted anyway
+            try:
+                repository = parse_repository(scope.name)
+            except RegistryError:
+                continue  # no access to a name that cannot exist
+            if self._is_public is not None and await self._is_public(repository):
+                reachable.append(scope)
+        return reachable
+
     def _issue(self, username: str, scopes: list[Scope]) -> IssuedToken:
         grantable = GRANTABLE_ACTIONS
+        public_only = isinstance(username, SignedIn) and username.public_only
         if isinstance(username, SignedIn) and username.read_only:
             grantable = READ_ONLY_ACTIONS
         granted = []
@@ -147,7 +170,7 @@ class TokenEndpoint:
             actions = scope.actions & grantable
             if actions:
                 granted.append(Scope(scope.type, scope.name, actions))
-        return self._issuer.issue(username, self._service, granted)
+        return self._issuer.issue(username, self._service, granted, public_only=public_only)
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:

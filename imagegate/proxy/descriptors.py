@@ -1,7 +1,10 @@
 """What a manifest refers to, read from its exact bytes (which are never re-encoded).
 
-Storing a manifest for repository R records these digests as R's, so R's config, layers
-and child manifests may be served under R, and its ``subject`` lists it as a referrer.
+Only the descriptors of the manifest's own schema count: ``config`` and ``layers`` of an
+image manifest, ``manifests`` of an index, and ``subject``; any other key (an artifact
+draft's ``blobs``, an annotation) names nothing. Garbage collection keeps what they
+name; the ``subject`` lists a manifest as a referrer. Naming a digest never makes it a
+repository's: see ``proxy.manifests``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ INDEX_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
 
 @dataclass(frozen=True)
 class References:
-    """The digests a manifest names: blobs (config, layers, children) and its subject."""
+    """The digests a manifest's schema names: blobs (config, layers, children), subject."""
 
     blobs: list[Digest] = field(default_factory=list)
     subject: Digest | None = None
@@ -53,7 +56,7 @@ def _digest_of(descriptor: Any) -> Digest | None:
 
 def _descriptors(document: dict[str, Any]) -> Iterator[Any]:
     yield document.get("config")
-    for key in ("layers", "manifests", "blobs"):
+    for key in ("layers", "manifests"):
         entries = document.get(key)
         if isinstance(entries, list):
             yield from entries

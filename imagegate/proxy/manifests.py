@@ -5,6 +5,11 @@ request; its digest is then served from the cache when this repository already h
 else fetched, verified and stored. When the upstream is down (or limiting us), the tag
 falls back to the digest it last resolved to. A digest is served from the cache only
 if this repository holds it; otherwise the upstream must serve it for this repository.
+
+Storing a manifest links the manifest alone, never the blobs it names: its bytes are
+the upstream's word, and a hostile one could name any digest (a private hosted layer
+among them). A blob joins the repository when the upstream serves or confirms it for
+that repository (``blobs``).
 """
 
 from __future__ import annotations
@@ -90,7 +95,8 @@ class ProxyManifests:
     async def _keep(
         self, repository: RepositoryName, digest: Digest, fetched: UpstreamManifest
     ) -> Manifest:
-        """Verify a fetched manifest, store it, and record what it names as ``repository``'s."""
+        """Verify a fetched manifest, store it, and link it (with its subject, for
+        referrers) to ``repository``."""
         for claimed in (digest, fetched.digest):
             if claimed is None:
                 continue
@@ -108,12 +114,10 @@ class ProxyManifests:
             await writer.commit(digest, len(fetched.body))
         finally:
             await writer.abort()  # a no-op once committed
-        refs = references(fetched.body)
-        for blob in refs.blobs:
-            await self._store.repositories.link_blob(repository, blob)
-        # The manifest link comes last: once it exists, everything it names is linked too.
         link = ManifestLink(digest, media_type)
-        await self._store.repositories.link_manifest(repository, link, refs.subject)
+        await self._store.repositories.link_manifest(
+            repository, link, references(fetched.body).subject
+        )
         logger.info(
             "cached manifest",
             extra={"repository": str(repository), "digest": str(digest), "media_type": media_type},

@@ -1,10 +1,12 @@
-"""Image Access Management settings, and the decisions for a pull, a push or a delete.
+"""Image Access Management settings (and the upstream namespace an organization mirrors),
+and the decisions for a pull, a push or a delete.
 
 ``decide_pull`` and ``decide_write`` gather what the pure ``core.policy`` functions need,
 fresh from the database on every call (so a change made by the CLI applies to the very
 next request), in one snapshot: the requester's memberships with each organization's
 settings, the organization owning the repository's namespace with the repository's
-visibility when it is hosted here, and the grants of the requester's teams on it. Only
+visibility when it is hosted here and the upstream namespace it mirrors, and the grants
+of the requester's teams on it. Only
 when some policy actually binds the requester is the namespace's publisher status
 looked up as well.
 """
@@ -18,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select, update
 
 from imagegate.core.categories import PublisherStatus
-from imagegate.core.names import RepositoryName
+from imagegate.core.names import RepositoryName, validate_upstream_namespace
 from imagegate.core.permissions import (
     HostedRepository,
     Permission,
@@ -34,6 +36,8 @@ from imagegate.core.policy import (
 )
 from imagegate.core.policy import decide_pull as decide
 from imagegate.core.policy import decide_write as decide_writing
+from imagegate.core.policy import is_public as public_repository
+from imagegate.core.signin import NOT_ENFORCED
 from imagegate.db import Database
 from imagegate.db.models import (
     AllowlistEntry,
@@ -46,7 +50,7 @@ from imagegate.db.models import (
 )
 from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, utcnow
-from imagegate.services.errors import NotFound
+from imagegate.services.errors import InvalidInput, NotFound
 from imagegate.services.orgs import OWNERS_TEAM
 from imagegate.services.publishers import PublisherService
 from imagegate.services.signin import SignInService
@@ -71,9 +75,10 @@ _MEMBERSHIPS = (
     .order_by(Organization.name)
 )
 _NAMESPACE_ORG = select(Organization.name).where(Organization.name == bindparam("namespace"))
-# The namespace's organization, with the repository's visibility when it is hosted.
+# The namespace's organization, with the repository's visibility when it is hosted and
+# the upstream namespace the organization mirrors, if any.
 _NAMESPACE_REPOSITORY = (
-    select(Organization.name, Repository.visibility)
+    select(Organization.name, Repository.visibility, Organization.upstream_namespace)
     .outerjoin(
         Repository,
         and_(Repository.org_id == Organization.id, Repository.name == bindparam("path")),
@@ -259,6 +264,56 @@ class AccessService:
                 )
         return _settings([after[name] for name in _COLUMNS])
 
+    async def upstream_namespace(self, org: str) -> str | None:
+        """The upstream namespace ``org`` mirrors into its own, if any."""
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(Organization.upstream_namespace).where(Organization.name == org)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"organization {org!r} does not exist")
+        return row[0]
+
+    async def set_upstream_namespace(self, org: str, namespace: str | None) -> str | None:
+        """Mirror the upstream ``namespace`` into ``org``'s (``None``: stop), and record the
+        change; returns what is now in force.
+
+        Until set, a name in ``org``'s namespace that is not hosted here is unknown; once
+        set, ``org/x`` is pulled from the upstream's ``namespace/x``, as ``org``'s own image.
+        """
+        if namespace is not None:
+            try:
+                validate_upstream_namespace(namespace)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+        async with self._db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(Organization.upstream_namespace)
+                    .where(Organization.name == org)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"organization {org!r} does not exist")
+            if row[0] != namespace:
+                await conn.execute(
+                    update(Organization)
+                    .where(Organization.name == org)
+                    .values(upstream_namespace=namespace, updated_at=self._clock())
+                )
+                await record(
+                    conn,
+                    "org.upstream_namespace.update",
+                    account=org,
+                    name=org,
+                    before={"upstream_namespace": row[0]},
+                    after={"upstream_namespace": namespace},
+                )
+        return namespace
+
     async def requester(self, username: str | None) -> Requester:
         """Who asks, with every organization they belong to and its settings now."""
         if username is None:
@@ -271,17 +326,38 @@ class AccessService:
         [rows] = await self._db.snapshot((_NAMESPACE_ORG, {"namespace": namespace}))
         return _namespace_org(rows)
 
-    async def decide_pull(self, username: str | None, repository: RepositoryName) -> Decision:
+    async def decide_pull(
+        self,
+        username: str | None,
+        repository: RepositoryName,
+        *,
+        public_only: bool = False,
+        only_org: str | None = None,
+    ) -> Decision:
         """May ``username`` (``None``: anonymous) pull from ``repository``?
 
         Everything is read fresh, in one snapshot, on every call; a hosted repository's
         visibility and the requester's permission on it decide who may read it.
         Enforce sign-in is checked against the memberships in that same snapshot.
+        ``public_only``: the request carries a ``repo:public_read`` token.
+
+        ``only_org`` asks what organization ``only_org``'s own rules say (the console's
+        "try a pull", shown to that organization): its membership and policy alone,
+        never another organization's membership, settings or namespace, nor the
+        gateway-wide sign-in rule.
         """
-        sign_in = await self.signin.requirement()
-        requester, namespace_org, visibility, permission = await self._facts(
-            username, repository, allowlist=True
-        )
+        sign_in = NOT_ENFORCED if only_org is not None else await self.signin.requirement()
+        facts = await self._facts(username, repository, allowlist=True)
+        requester, namespace_org, visibility, permission, mirror = facts
+        if only_org is not None:
+            requester = replace(
+                requester, memberships=[m for m in requester.memberships if m.org == only_org]
+            )
+            if namespace_org not in (None, only_org):
+                # Another organization's namespace: who may read it is not ours to tell.
+                namespace_org, visibility, mirror = None, None, None
+        if public_only:
+            requester = replace(requester, public_only=True)
         hosted = None
         if namespace_org is not None and visibility is not None:
             hosted = HostedRepository(visibility, permission)
@@ -290,8 +366,18 @@ class AccessService:
             requester, repository, namespace_org, hosted
         ):
             publisher = await self._publishers.status(repository.namespace)
-        decision = decide(requester, repository, publisher, namespace_org, hosted, sign_in=sign_in)
+        decision = decide(
+            requester, repository, publisher, namespace_org, hosted, sign_in=sign_in, mirror=mirror
+        )
         return replace(decision, orgs=requester.orgs)
+
+    async def is_public(self, repository: RepositoryName) -> bool:
+        """Whether a ``repo:public_read`` token may be granted a pull of ``repository``."""
+        where = {"namespace": repository.namespace, "path": repository.path}
+        [rows] = await self._db.snapshot((_NAMESPACE_REPOSITORY, where))
+        namespace_org, visibility, _ = _namespace_repository(rows)
+        hosted = None if visibility is None else HostedRepository(visibility, Permission.NONE)
+        return public_repository(namespace_org, hosted)
 
     async def decide_write(
         self, username: str | None, repository: RepositoryName, needed: Permission, action: str
@@ -302,7 +388,7 @@ class AccessService:
         organization namespaces can be written; everything else is proxied, read-only.
         """
         sign_in = await self.signin.requirement()
-        requester, namespace_org, _, permission = await self._facts(username, repository)
+        requester, namespace_org, _, permission, _ = await self._facts(username, repository)
         decision = decide_writing(
             requester, repository, namespace_org, permission, needed, action, sign_in=sign_in
         )
@@ -310,14 +396,16 @@ class AccessService:
 
     async def _facts(
         self, username: str | None, repository: RepositoryName, *, allowlist: bool = False
-    ) -> tuple[Requester, str | None, Visibility | None, Permission]:
+    ) -> tuple[Requester, str | None, Visibility | None, Permission, str | None]:
         """The requester, the namespace's organization, the repository's visibility
-        (``None``: not hosted) and the requester's permission on it, in one snapshot;
-        with ``allowlist``, their organizations' allowlist entries for it too."""
+        (``None``: not hosted), the requester's permission on it and the upstream
+        namespace the organization mirrors, in one snapshot; with ``allowlist``, their
+        organizations' allowlist entries for it too."""
         where = {"namespace": repository.namespace, "path": repository.path}
         if username is None:
             [repository_rows] = await self._db.snapshot((_NAMESPACE_REPOSITORY, where))
-            return Requester(None), *_namespace_repository(repository_rows), Permission.NONE
+            namespace_org, visibility, mirror = _namespace_repository(repository_rows)
+            return Requester(None), namespace_org, visibility, Permission.NONE, mirror
         who = {"username": username, **where}
         queries = [
             (_MEMBERSHIPS, {"username": username}),
@@ -331,17 +419,20 @@ class AccessService:
         requester = _requester(
             username, member_rows, allowlisted[0] if allowlisted else (), repository.full
         )
-        namespace_org, visibility = _namespace_repository(repository_rows)
+        namespace_org, visibility, mirror = _namespace_repository(repository_rows)
         membership = requester.membership(namespace_org) if namespace_org is not None else None
         permission = Permission.NONE
         if membership is not None:  # only members are in the organization's teams
             grants = (Permission.parse(row[0]) for row in grant_rows)
             permission = effective_permission(membership.is_owner, grants)
-        return requester, namespace_org, visibility, permission
+        return requester, namespace_org, visibility, permission, mirror
 
 
-def _namespace_repository(rows: Sequence[Sequence[Any]]) -> tuple[str | None, Visibility | None]:
+def _namespace_repository(
+    rows: Sequence[Sequence[Any]],
+) -> tuple[str | None, Visibility | None, str | None]:
+    """(organization, visibility when hosted, mirrored upstream namespace) of a name."""
     if not rows:
-        return None, None
-    org, visibility = rows[0]
-    return str(org), None if visibility is None else Visibility(visibility)
+        return None, None, None
+    org, visibility, mirror = rows[0]
+    return str(org), None if visibility is None else Visibility(visibility), mirror

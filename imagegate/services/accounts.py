@@ -60,16 +60,26 @@ class SignedIn(str):
     """The canonical username ``authenticate`` returns, telling how the user signed in.
 
     A ``str``, so callers that only need the name use it as one; ``read_only`` is set
-    for an access token without a write scope: it may pull, never push or delete.
+    for an access token without a write scope: it may pull, never push or delete;
+    ``public_only`` for one that may pull public repositories only (``repo:public_read``).
     """
 
     read_only: bool = False
+    public_only: bool = False
     token_uuid: str | None = None
 
     @classmethod
-    def of(cls, name: str, *, read_only: bool = False, token_uuid: str | None = None) -> SignedIn:
+    def of(
+        cls,
+        name: str,
+        *,
+        read_only: bool = False,
+        public_only: bool = False,
+        token_uuid: str | None = None,
+    ) -> SignedIn:
         signed_in = cls(name)
-        signed_in.read_only = read_only
+        signed_in.read_only = read_only or public_only
+        signed_in.public_only = public_only
         signed_in.token_uuid = token_uuid
         return signed_in
 
@@ -541,8 +551,13 @@ class AccountService:
             return _Token.DEAD
         if last_used_at is None or last_used_at <= now - self._touch_interval:
             await self._touch(token_id, now)
-        read_only = not can_write(tuple(scopes.split()))
-        return SignedIn.of(name, read_only=read_only, token_uuid=token_uuid)
+        reach = reach_of(scopes.split())
+        return SignedIn.of(
+            name,
+            read_only=reach is not Reach.WRITE,
+            public_only=reach is Reach.PUBLIC,
+            token_uuid=token_uuid,
+        )
 
     async def _touch(self, token_id: int, now: dt.datetime) -> None:
         stale = now - self._touch_interval

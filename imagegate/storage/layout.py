@@ -10,6 +10,8 @@
                                                  <subject hex> (the referrers index)
         _tags/<tag>                              the digest the tag last resolved to
       tmp/<random>                               writes in progress (renamed into place)
+      blob-links-confirmed                       empty: the blob links older releases
+                                                 made from manifests are gone (filesystem)
 
 Repository components and tags never start with ``_`` or ``.`` (the OCI grammar forbids
 it), so the ``_`` directories cannot collide with a repository name, and no name can
@@ -32,6 +34,7 @@ class Layout:
         self.blobs = root / "blobs"
         self.repositories = root / "repositories"
         self.tmp = root / "tmp"
+        self.links_confirmed = root / "blob-links-confirmed"
 
     def blob(self, digest: Digest) -> Path:
         return self.blobs / digest.algorithm / digest.encoded[:2] / digest.encoded

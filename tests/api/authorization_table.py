@@ -50,6 +50,10 @@ async def settings(services: Services, caller: str) -> Any:
     return await services.access.get_settings("acme")
 
 
+async def mirrored(services: Services, caller: str) -> Any:
+    return await services.access.upstream_namespace("acme")
+
+
 async def allowlist(services: Services, caller: str) -> Any:
     return await services.allowlist.list("acme")
 
@@ -187,6 +191,14 @@ API_ROWS = [
     ),
     Row("GET", f"{ORG}/settings", api_org_read()),
     Row("PUT", f"{ORG}/settings", api_owner_write(200), body=STRICT, witness=settings),
+    Row("GET", f"{ORG}/settings/upstream-namespace", api_org_read()),
+    Row(
+        "PUT",
+        f"{ORG}/settings/upstream-namespace",
+        api_owner_write(200),
+        body={"upstream_namespace": "acme-api-{c}"},
+        witness=mirrored,
+    ),
     Row("GET", ALLOWLIST, api_org_read()),
     Row(
         "POST",
@@ -346,6 +358,13 @@ CONSOLE_ROWS = [
         console_owner_form(),
         body={**RESTRICTED, "community": "restricted"},
         witness=settings,
+    ),
+    Row(
+        "POST",
+        f"{IMAGE_ACCESS}/upstream-namespace",
+        console_owner_form(),
+        body={"upstream_namespace": "acme-console-{c}"},
+        witness=mirrored,
     ),
     Row(
         "POST",

@@ -152,3 +152,21 @@ async def test_allowlist_bad_input(api: Api, body: object, words: str) -> None:
         "POST", "/v2/orgs/acme/settings/image-access/allowlist", "alice", json=body
     )
     assert reply.status == 400 and words in reply.body["message"]
+
+
+async def test_the_upstream_namespace_is_imagegates_own_endpoint(api: Api) -> None:
+    """Hub's settings document stays Hub's; the mirror has an endpoint of its own, read by
+    members, changed by owners, audited like every setting."""
+    path = "/v2/orgs/acme/settings/upstream-namespace"
+    assert (await api.call("GET", path, "bob")).body == {"upstream_namespace": None}
+    reply = await api.call("PUT", path, "alice", json={"upstream_namespace": "acme-inc"})
+    assert (reply.status, reply.body) == (200, {"upstream_namespace": "acme-inc"})
+    assert (await api.call("GET", path, "bob")).body == {"upstream_namespace": "acme-inc"}
+    assert (await api.call("GET", "/v2/orgs/acme/settings", "bob")).body == HUB_DEFAULT
+    refused = await api.call("PUT", path, "bob", json={"upstream_namespace": None})
+    assert refused.status == 403
+    bad = await api.call("PUT", path, "alice", json={"upstream_namespace": "Not/One"})
+    assert bad.status == 400 and "invalid upstream namespace" in bad.body["message"]
+    reply = await api.call("PUT", path, "alice", json={"upstream_namespace": None})
+    assert reply.body == {"upstream_namespace": None}
+    assert await api.services.access.upstream_namespace("acme") is None

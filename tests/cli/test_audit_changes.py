@@ -34,6 +34,8 @@ def test_admin_commands_are_recorded_as_the_os_user(cli: Cli) -> None:
     ok(cli("org", "add", "acme", "--owner", "alice"))
     secret = ok(cli("token", "create", "alice", "--description", "ci")).out.strip()
     ok(cli("image-access", "set", "acme", "--enable"))
+    ok(cli("org", "set", "acme", "--upstream-namespace", "acme-inc"))
+    ok(cli("org", "set", "acme", "--upstream-namespace", "acme-inc"))  # no change, no record
     assert cli("org", "member", "add", "nowhere", "alice").code == 1  # no such organization
     events = asyncio.run(_events())
     actor = cli_actor()
@@ -42,8 +44,11 @@ def test_admin_commands_are_recorded_as_the_os_user(cli: Cli) -> None:
         ("org.create", actor, "acme", "acme"),
         ("user.access_token.create", actor, None, "alice"),
         ("org.settings.update", actor, "acme", "acme"),
+        ("org.upstream_namespace.update", actor, "acme", "acme"),
     ]
     assert events[3].data["before"]["enabled"] is False
     assert events[3].data["after"]["enabled"] is True
+    assert events[4].data["before"] == {"upstream_namespace": None}
+    assert events[4].data["after"] == {"upstream_namespace": "acme-inc"}
     assert secret not in repr([e.to_json() for e in events])
     assert "alice-pw" not in repr([e.to_json() for e in events])

@@ -99,6 +99,7 @@ def test_image_access_settings_round_trip_in_hubs_json(cli: Cli) -> None:
         "allow_community_images": False,
         "organization": "acme",
         "allowlist": [],
+        "upstream_namespace": None,
     }
     ok(cli("image-access", "set", "acme", "--enable", "--official", "restricted"))
     ok(cli("image-access", "set", "acme", "--verified-publishers=restricted"))
@@ -111,6 +112,37 @@ def test_image_access_settings_round_trip_in_hubs_json(cli: Cli) -> None:
     ok(cli("image-access", "set", "acme", "--disable"))
     human = ok(cli("image-access", "show", "acme")).out
     assert "disabled" in human and "Docker Official Images     Restricted" in human
+
+
+def test_an_organization_mirrors_an_upstream_namespace_only_when_told(cli: Cli) -> None:
+    ok(cli("user", "add", "alice", "--password-stdin", stdin="pw"))
+    ok(cli("org", "add", "acme", "--owner", "alice"))
+    assert "Upstream namespace         (none: hosted repositories only)" in (
+        ok(cli("image-access", "show", "acme")).out
+    )
+    assert ok(cli("org", "set", "acme", "--upstream-namespace", "acme-inc")).out == (
+        "acme mirrors the upstream namespace acme-inc: acme/NAME that is not hosted here is "
+        "pulled from acme-inc/NAME\n"
+    )
+    document = json.loads(ok(cli("image-access", "show", "acme", "--json")).out)
+    assert document["upstream_namespace"] == "acme-inc"
+    assert ok(cli("org", "set", "acme", "--no-upstream-namespace")).out == (
+        "acme mirrors no upstream namespace: acme/... serves its hosted repositories only\n"
+    )
+    for args, code, message in (
+        (("org", "set", "acme"), 2, "nothing to change: give --upstream-namespace NAME"),
+        (("org", "set", "acme", "--upstream-namespace", "Acme/Inc"), 1, "invalid upstream"),
+        (("org", "set", "nope", "--upstream-namespace", "nope"), 1, "'nope' does not exist"),
+        (
+            ("org", "set", "acme", "--upstream-namespace", "a", "--no-upstream-namespace"),
+            2,
+            "not allowed with",
+        ),
+    ):
+        result = cli(*args)
+        assert (result.code, message in result.err) == (code, True), result
+    shown = json.loads(ok(cli("image-access", "show", "acme", "--json")).out)
+    assert shown["upstream_namespace"] is None
 
 
 def test_publisher_overrides(cli: Cli) -> None:

@@ -271,6 +271,37 @@ def test_mount_from_a_readable_repository_is_201(registry: Registry) -> None:
     assert ("pusher", "allowed", digest) in mount_reads(registry, "conf/mount-source")
 
 
+def test_a_client_that_follows_the_challenge_gets_its_mount(registry: Registry) -> None:
+    """As distribution does, the challenge of a mount names the source's pull scope too,
+    so a token asked for exactly what it names mounts (201) instead of uploading."""
+    client = registry.pusher
+    data = random_bytes(650)
+    digest = push_blob(client, "conf/follow-source", data)
+    url = f"/v2/conf/follow-target/blobs/uploads/?mount={digest}&from=conf/follow-source"
+    refused = expect(client.request("POST", url, b"", authenticate=False), 401)
+    challenge = dict(re.findall(r'(\w+)="([^"]*)"', refused.header("WWW-Authenticate") or ""))
+    scopes = challenge["scope"].split(" ")
+    assert scopes == [
+        "repository:conf/follow-target:pull,push",
+        "repository:conf/follow-source:pull",
+    ], refused.describe()
+    token = client.token(tuple(scopes))
+    bearer = {"Authorization": f"Bearer {token}"}
+    answer = expect(client.request("POST", url, b"", bearer, authenticate=False), 201)
+    check_blob_pushed(client, answer, "conf/follow-target", data)
+
+
+def test_error_responses_carry_the_api_version_header_once(registry: Registry) -> None:
+    for answer in (
+        registry.anonymous.request("GET", "/v2/", authenticate=False),  # 401
+        registry.pusher.head(f"/v2/conf/nothing-here/blobs/{digest_of(b'none')}"),  # 404
+        registry.pusher.get("/v2/conf/nothing-here/manifests/latest"),  # 404 with a body
+    ):
+        assert answer.status >= 400, answer.describe()
+        versions = answer.header_values("Docker-Distribution-API-Version")
+        assert versions == ["registry/2.0"], answer.describe()
+
+
 def test_mount_of_a_blob_the_source_lacks_is_202_and_a_new_session(registry: Registry) -> None:
     client = registry.pusher
     push_blob(client, "conf/mount-source", random_bytes(10))  # the source exists

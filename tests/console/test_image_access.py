@@ -163,3 +163,73 @@ def test_try_a_pull_answers_with_the_registrys_reason(page: Page, gateway: Gatew
     expect(answer).to_contain_text("Bad image name")
     ask("nginx", "zed")
     expect(answer).to_contain_text("'zed' is not a member of acme")
+
+
+def test_try_a_pull_tells_only_this_organizations_rules(page: Page, gateway: Gateway) -> None:
+    """bob is also in initech, whose policy refuses community images: acme's page says
+    nothing of it, neither initech's refusal nor that initech's namespace is bob's own."""
+    reset_settings(gateway)
+    gateway.add_user("ingrid", "ingrid-Pa55word")
+    gateway.add_org("initech", owner="ingrid")
+    gateway.add_member("initech", "bob")
+    gateway.set_image_access("initech", "--enable", "--community", "restricted")
+    try:
+        sign_in(page, "alice")
+        page.goto(f"/console/orgs/{ORG}/image-access")
+        try_box = page.locator("#try")
+        answer = page.locator("#try-answer")
+        for image in ("someone/thing", "initech/tool"):
+            try_box.get_by_label("Image").fill(image)
+            try_box.get_by_label("Member").fill("bob")
+            try_box.get_by_role("button", name="Check").click()
+            expect(answer).to_contain_text(f"Allowed: bob may pull {image}")
+            expect(answer.locator("dd").first).to_have_text("Community images")
+            expect(answer.locator("dd.why")).not_to_contain_text("initech")
+    finally:
+        gateway.remove_member("initech", "bob")
+
+
+def test_an_owner_mirrors_an_upstream_namespace_and_a_member_only_reads_it(
+    page: Page, context: BrowserContext, gateway: Gateway
+) -> None:
+    sign_in(page, "alice")
+    page.goto(f"/console/orgs/{ORG}/image-access")
+    mirror = page.locator("#mirror")
+    expect(mirror.locator("#mirror-state")).to_have_text("No upstream namespace is mirrored.")
+    mirror.get_by_label("Upstream namespace").fill("Not/One")
+    mirror.get_by_role("button", name="Save upstream namespace").click()
+    expect(page.locator("#form-error")).to_contain_text("invalid upstream namespace 'Not/One'")
+    assert settings_of(gateway)["upstream_namespace"] is None
+
+    mirror.get_by_label("Upstream namespace").fill("acme-inc")
+    mirror.get_by_role("button", name="Save upstream namespace").click()
+    expect(page.get_by_role("status").first).to_contain_text("Upstream namespace saved")
+    expect(mirror.locator("#mirror-state")).to_have_text(
+        "Mirroring the upstream namespace acme-inc."
+    )
+    assert settings_of(gateway)["upstream_namespace"] == "acme-inc"
+    screenshot(page, "image-access-upstream-namespace")
+
+    member = context.browser.new_context(base_url=gateway.url) if context.browser else None
+    assert member is not None
+    try:
+        bobs = member.new_page()
+        sign_in(bobs, "bob")
+        bobs.goto(f"/console/orgs/{ORG}/image-access")
+        expect(bobs.locator("#mirror-state")).to_have_text(
+            "Mirroring the upstream namespace acme-inc."
+        )
+        expect(bobs.get_by_role("textbox", name="Upstream namespace")).to_be_disabled()
+        crafted = member.request.post(
+            f"/console/orgs/{ORG}/image-access/upstream-namespace",
+            form={"csrf_token": csrf_token(bobs), "upstream_namespace": ""},
+        )
+        assert crafted.status == 403, crafted.text()
+    finally:
+        member.close()
+    assert settings_of(gateway)["upstream_namespace"] == "acme-inc"
+
+    mirror.get_by_label("Upstream namespace").fill("")
+    mirror.get_by_role("button", name="Save upstream namespace").click()
+    expect(page.get_by_role("status").first).to_contain_text("hosted repositories only")
+    assert settings_of(gateway)["upstream_namespace"] is None

@@ -210,7 +210,123 @@ def test_hosted_repository_reads(visibility: Visibility, permission: Permission,
         "owner": Outcome.FORBIDDEN,
     }[who]
     assert decision.outcome is expected
-    assert "acme/app is a private repository of organization acme" in decision.message
+    if who in ("anonymous", "outsider"):  # the same as for a name that does not exist
+        assert (
+            decision.message
+            == decide_pull(
+                requester, parse_repository("acme/app"), PublisherStatus.COMMUNITY, "acme"
+            ).message
+        )
+        assert "acme/app does not exist or is private to organization acme" in decision.message
+    else:  # members may know what their organization holds
+        assert "acme/app is a private repository of organization acme" in decision.message
+
+
+@pytest.mark.parametrize("who", ["anonymous", "outsider", "globex-owner"])
+@pytest.mark.parametrize("path", ["secret", "absent"])
+def test_outsiders_cannot_tell_a_private_repository_from_nothing(who: str, path: str) -> None:
+    requester = {
+        "anonymous": Requester(None),
+        "outsider": Requester("mallory"),
+        "globex-owner": Requester("mallory", [Membership("globex", True, ImageAccessSettings())]),
+    }[who]
+    repository = parse_repository(f"acme/{path}")
+    private = HostedRepository(Visibility.PRIVATE, Permission.NONE)
+    answers = {
+        decide_pull(requester, repository, PublisherStatus.COMMUNITY, "acme", hosted, mirror=m)
+        for hosted in (private, None)
+        for m in (None, "acme-inc")
+    }
+    assert len(answers) == 1
+    [decision] = answers
+    assert decision.outcome in (Outcome.UNAUTHENTICATED, Outcome.NOT_MEMBER)
+    assert decision.message.endswith(
+        f"acme/{path} does not exist or is private to organization acme; "
+        "sign in as a member who may read it"
+        if who == "anonymous"
+        else f"acme/{path} does not exist or is private to organization acme, "
+        "and mallory is not a member of acme"
+    )
+
+
+# -- where a name is pulled from (issue 9) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "owner", "mirror", "hosted", "expected"),
+    [
+        ("nginx", None, None, None, "library/nginx"),
+        ("someone/tool", None, "elsewhere", None, "someone/tool"),
+        ("acme/app", "acme", None, None, None),  # not the upstream's acme/app
+        ("acme/app", "acme", "acme-inc", None, "acme-inc/app"),
+        ("acme/team/app", "acme", "acme-inc", None, "acme-inc/team/app"),
+        (
+            "acme/app",
+            "acme",
+            "acme-inc",
+            HostedRepository(Visibility.PRIVATE, Permission.READ),
+            None,
+        ),
+    ],
+)
+def test_a_name_is_pulled_from_its_upstream_name(
+    name: str,
+    owner: str | None,
+    mirror: str | None,
+    hosted: HostedRepository | None,
+    expected: str | None,
+) -> None:
+    member = Requester("bob", [Membership("acme", False, ImageAccessSettings())])
+    decision = decide_pull(
+        member, parse_repository(name), PublisherStatus.COMMUNITY, owner, hosted, mirror=mirror
+    )
+    assert decision.allowed
+    assert decision.upstream == (parse_repository(expected) if expected else None)
+    if owner is not None:
+        assert decision.category is Category.ORGANIZATION
+
+
+# -- repo:public_read tokens (issue 9, hole 3) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "owner", "visibility", "outcome"),
+    [
+        ("nginx", None, None, Outcome.ALLOWED),
+        ("someone/tool", None, None, Outcome.ALLOWED),
+        ("acme/site", "acme", Visibility.PUBLIC, Outcome.ALLOWED),
+        ("acme/app", "acme", Visibility.PRIVATE, Outcome.PUBLIC_ONLY),
+        ("acme/upstream", "acme", None, Outcome.PUBLIC_ONLY),
+        ("globex/secret", "globex", Visibility.PRIVATE, Outcome.NOT_MEMBER),
+    ],
+)
+def test_a_public_read_token_reaches_public_repositories_only(
+    name: str, owner: str | None, visibility: Visibility | None, outcome: Outcome
+) -> None:
+    member = Requester("bob", [Membership("acme", False, ImageAccessSettings())], public_only=True)
+    hosted = None if visibility is None else HostedRepository(visibility, Permission.READ)
+    if owner == "globex":
+        hosted = HostedRepository(Visibility.PRIVATE, Permission.NONE)
+    decision = decide_pull(
+        member, parse_repository(name), PublisherStatus.COMMUNITY, owner, hosted, mirror="acme"
+    )
+    assert decision.outcome is outcome, decision
+    if outcome is Outcome.PUBLIC_ONLY:
+        assert decision.message.startswith(
+            "requested access to the resource is denied: the access token can pull public "
+            f"repositories only (scope repo:public_read), and {name} is "
+        )
+
+
+def test_a_public_read_token_is_still_bound_by_image_access() -> None:
+    strict = Membership("acme", False, ImageAccessSettings(enabled=True, allow_official=False))
+    decision = decide_pull(
+        Requester("bob", [strict], public_only=True),
+        parse_repository("nginx"),
+        PublisherStatus.COMMUNITY,
+        None,
+    )
+    assert decision.outcome is Outcome.DENIED
 
 
 def test_public_org_repository_is_community_for_other_orgs() -> None:

@@ -174,3 +174,29 @@ async def test_allowlist_entries_are_unique_and_go_with_their_organization(
     async with database.write() as conn:
         await conn.execute(delete(Organization))
         assert await conn.scalar(select(AllowlistEntry.repository)) is None
+
+
+async def test_a_database_at_0004_upgrades_its_organizations(tmp_path: Path) -> None:
+    """Existing organizations keep their settings and mirror no upstream namespace."""
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        async with database.write() as conn:
+            await conn.run_sync(_upgrade, "0004")
+            await conn.execute(insert(AccountName).values(name="acme", kind="organization"))
+            await conn.execute(
+                text(
+                    "INSERT INTO organizations (name, image_access_enabled, created_at, "
+                    "updated_at) VALUES ('acme', 1, '2026-01-01 00:00:00.000000', "
+                    "'2026-01-01 00:00:00.000000')"
+                )
+            )
+        await database.migrate()
+        async with database.read() as conn:
+            row = (
+                await conn.execute(
+                    select(Organization.image_access_enabled, Organization.upstream_namespace)
+                )
+            ).one()
+            assert tuple(row) == (True, None)
+    finally:
+        await database.dispose()

@@ -9,6 +9,8 @@ is a community image like any other.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,7 +101,7 @@ def test_skopeo_push_then_a_reader_copies_it_back_out(
         assert (destination / digest.removeprefix("sha256:")).read_bytes() == data
 
 
-def test_hosted_repositories_are_local_and_other_names_fall_through(
+def test_hosted_repositories_are_local_and_the_rest_of_the_namespace_only_when_mirrored(
     gateway: Gateway,
     upstream: UpstreamRegistry,
     images: dict[str, Seeded],
@@ -108,14 +110,30 @@ def test_hosted_repositories_are_local_and_other_names_fall_through(
     skopeo: Skopeo,
 ) -> None:
     """The upstream has its own acme/app:1; the pushed one is what the gateway serves.
-    acme/upstream-only was never pushed here: it still comes from the upstream."""
+    acme/upstream-only was never pushed here: it is unknown (the upstream's acme may be
+    anyone's) until an owner mirrors the upstream namespace as acme's own."""
     assert images["acme"].repository == "acme/app" and images["acme"].digest != app_image.digest
     hosted = skopeo.inspect_raw(pushed_app, creds("rita"))
     assert hosted.digest == app_image.digest, hosted.describe()
     upstream_only = build_image("push-e2e-upstream-only")
     upstream_push(upstream.url, "acme/upstream-only", "1", upstream_only)
-    proxied = skopeo.pull(f"{gateway.host}/acme/upstream-only:1", creds("rita"))
-    assert proxied.ok and proxied.digest == upstream_only.digest, proxied.describe()
+    reference = f"{gateway.host}/acme/upstream-only:1"
+    unknown = skopeo.pull(reference, creds("rita"))
+    assert not unknown.ok, unknown.describe()
+    assert (
+        "name unknown: repository acme/upstream-only is not hosted here, and organization "
+        "acme's namespace is not mirrored from the upstream registry"
+    ) in unknown.stderr, unknown.describe()
+    assert "imagegate org set acme --upstream-namespace NAME" in unknown.stderr
+
+    gateway.cli("org", "set", "acme", "--upstream-namespace", "acme")
+    try:
+        proxied = skopeo.pull(reference, creds("rita"))
+        assert proxied.ok and proxied.digest == upstream_only.digest, proxied.describe()
+        hosted = skopeo.inspect_raw(pushed_app, creds("rita"))  # hosted still wins
+        assert hosted.digest == app_image.digest, hosted.describe()
+    finally:
+        gateway.cli("org", "set", "acme", "--no-upstream-namespace")
 
 
 def test_multi_architecture_index(gateway: Gateway, layout: Path, skopeo: Skopeo) -> None:
@@ -223,3 +241,45 @@ def test_a_private_repository_is_refused_anonymously(
     assert SIGN_IN_TEXT in result.stderr, result.describe()
     outsider = skopeo.pull(reference, creds("dave"))
     assert not outsider.ok and "denied" in outsider.stderr, outsider.describe()
+
+
+def _access_token(gateway: Gateway, user: str, scopes: list[str]) -> str:
+    """A personal access token made through the management API, as a person would."""
+
+    def post(path: str, body: dict[str, object], token: str = "") -> dict[str, str]:
+        request = urllib.request.Request(
+            f"{gateway.url}{path}", json.dumps(body).encode(), method="POST"
+        )
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, str] = json.loads(response.read())
+            return answer
+
+    session = post("/v2/users/login", {"username": user, "password": PASSWORDS[user]})["token"]
+    created = post("/v2/access-tokens", {"token_label": "e2e", "scopes": scopes}, session)
+    return created["token"]
+
+
+def test_a_public_read_token_pulls_public_repositories_only(
+    gateway: Gateway, layout: Path, pushed_app: str, app_image: Image, skopeo: Skopeo
+) -> None:
+    """rita may read every repository of acme, but not with a repo:public_read token; and
+    skopeo says why."""
+    reference = f"{gateway.host}/acme/private:1"
+    pushed = skopeo_push(skopeo, f"oci:{layout}:private", reference, creds("wendy"))
+    assert pushed.ok, pushed.describe()
+    gateway.cli("repo", "set", "acme/app", "--visibility", "public")
+    public_read = ("rita", _access_token(gateway, "rita", ["repo:public_read"]))
+    refused = skopeo.pull(reference, public_read)
+    assert not refused.ok, refused.describe()
+    assert (
+        "denied: requested access to the resource is denied: the access token can pull public "
+        "repositories only (scope repo:public_read), and acme/private is a private repository "
+        "of organization acme"
+    ) in refused.stderr, refused.describe()
+    public = skopeo.pull(pushed_app, public_read)
+    assert public.ok and public.digest == app_image.digest, public.describe()
+    reader = ("rita", _access_token(gateway, "rita", ["repo:read"]))
+    assert skopeo.pull(reference, reader).ok

@@ -38,8 +38,8 @@ IMAGES: dict[str, tuple[str, str]] = {
     "admin_verified": ("adminpub/app", "1"),  # `imagegate publisher set ... verified_publisher`
     "sponsored": ("ossproject/lib", "1"),  # Hub (stub) badge: open_source
     "community": ("someone/thing", "1"),  # unknown to Hub (404)
-    "acme": ("acme/app", "1"),  # organization acme's namespace
-    "globex": ("globex/tool", "1"),  # organization globex's namespace
+    "acme": ("acme/app", "1"),  # organization acme's namespace, mirrored from the upstream's
+    "globex": ("globex/tool", "1"),  # organization globex's namespace, mirrored too
 }
 IMAGE_KEYS = tuple(IMAGES)
 
@@ -72,6 +72,8 @@ def configure_world(gateway: Gateway) -> None:
     gateway.add_member("acme", "carol")
     gateway.add_org("globex", owner="gina")
     gateway.add_member("globex", "carol", team="members")
+    for org in ("acme", "globex"):  # their upstream namespaces are theirs: mirror them
+        gateway.cli("org", "set", org, "--upstream-namespace", org)
     gateway.set_publisher("adminpub", "verified_publisher")
 
 

@@ -104,6 +104,7 @@ async def test_allowed_and_denied_pulls_say_who_what_where_and_why(
 async def test_a_member_pulling_an_org_image_is_the_orgs_event(
     gateway: Gateway, seeded: Seeded
 ) -> None:
+    await gateway.services.access.set_upstream_namespace("acme", "acme")  # it is theirs
     token = await gateway.token("repository:acme/app:pull", ("bob", "bob-password"))
     assert (await pull(gateway, "/v2/acme/app/manifests/1", token, OCI_MANIFEST)).status == 200
     [event] = await recorded(gateway, PULL)

@@ -93,10 +93,12 @@ async def test_a_digest_never_opens_a_door(gateway: Gateway, seeded: Seeded) -> 
 
 
 async def test_org_namespace_is_for_members(gateway: Gateway, seeded: Seeded) -> None:
+    await gateway.services.access.set_upstream_namespace("acme", "acme")
     anonymous = await gateway.token("repository:acme/app:pull")
     response = await _get(gateway, "/v2/acme/app/manifests/1", anonymous)
     assert response.status == 401
-    assert "belongs to organization acme" in (await response.json())["errors"][0]["message"]
+    message = (await response.json())["errors"][0]["message"]
+    assert "acme/app does not exist or is private to organization acme" in message
     await gateway.services.accounts.create_user("mallory", None, "mallory-password")
     outsider = await gateway.token("repository:acme/app:pull", ("mallory", "mallory-password"))
     response = await _get(gateway, "/v2/acme/app/manifests/1", outsider)
@@ -105,6 +107,41 @@ async def test_org_namespace_is_for_members(gateway: Gateway, seeded: Seeded) ->
     response = await _get(gateway, "/v2/acme/app/manifests/1", member, Accept=OCI_MANIFEST)
     assert response.status == 200
     assert response.headers["Docker-Content-Digest"] == seeded.acme.digest
+
+
+async def test_an_org_namespace_is_not_the_upstreams_unless_its_owners_mirror_it(
+    gateway: Gateway, seeded: Seeded
+) -> None:
+    """Dependency confusion: the upstream's acme/app is someone else's until acme's owners
+    say the upstream namespace is theirs; then acme/x is the upstream's NAME/x."""
+    member = await gateway.token("repository:acme/app:pull", ("bob", "bob-password"))
+    layer = seeded.acme.layer_digests[0]
+    for path, code in (
+        ("/v2/acme/app/manifests/1", "NAME_UNKNOWN"),
+        ("/v2/acme/app/tags/list", "NAME_UNKNOWN"),
+        (f"/v2/acme/app/blobs/{layer}", "BLOB_UNKNOWN"),
+    ):
+        response = await _get(gateway, path, member, Accept=OCI_MANIFEST)
+        assert response.status == 404, path
+        error = (await response.json())["errors"][0]
+        assert error["code"] == code
+        assert error["message"] == (
+            "repository acme/app is not hosted here, and organization acme's namespace is not "
+            "mirrored from the upstream registry: push it, or an owner of acme can mirror an "
+            "upstream namespace of acme's own with "
+            "`imagegate org set acme --upstream-namespace NAME`"
+        )
+    head = await _get(gateway, f"/v2/acme/app/blobs/{layer}", member, "HEAD")
+    assert head.status == 404  # a pushing client goes on to upload
+
+    await gateway.services.access.set_upstream_namespace("acme", "someone")
+    member = await gateway.token("repository:acme/tool:pull", ("bob", "bob-password"))
+    tool = await _get(gateway, "/v2/acme/tool/manifests/1", member, Accept=OCI_MANIFEST)
+    assert tool.status == 200  # the upstream's someone/tool, as acme's own image
+    assert tool.headers["Docker-Content-Digest"] == seeded.community.digest
+    await gateway.services.access.set_upstream_namespace("acme", None)
+    gone = await _get(gateway, "/v2/acme/tool/manifests/1", member, Accept=OCI_MANIFEST)
+    assert gone.status == 404
 
 
 async def test_tags_list_paginates_with_link(gateway: Gateway) -> None:

@@ -14,6 +14,7 @@ from tests.proxy.conftest import ContentFactory
 from tests.proxy.faults import FaultyUpstream
 from tests.proxy.helpers import collect, digest, ref, repo
 from tests.support.images import Image, build_image, push_image
+from tests.support.polling import eventually
 from tests.support.upstream import UpstreamRegistry
 
 BIG = 3 * CHUNK_SIZE + 12345  # several chunks, and a short last one
@@ -31,6 +32,15 @@ async def faulty(upstream: UpstreamRegistry) -> AsyncIterator[FaultyUpstream]:
     server = await FaultyUpstream(upstream.url).start()
     yield server
     await server.stop()
+
+
+async def stored(content: ProxyContent, blob: str) -> None:
+    """Wait for a streamed blob's commit, which may follow its last chunk."""
+
+    async def committed() -> bool:
+        return await content.store.blobs.size(digest(blob)) is not None
+
+    await eventually(committed)
 
 
 def layer_of(image: Image) -> tuple[str, bytes]:
@@ -122,19 +132,38 @@ async def test_a_blob_is_served_only_under_repositories_that_hold_it(
         await content.open_blob(repo("acme/c"), digest(layer), None)
 
 
-async def test_manifest_links_its_blobs(upstream: UpstreamRegistry, content: ProxyContent) -> None:
+async def test_a_manifest_names_blobs_but_only_the_upstream_links_them(
+    upstream: UpstreamRegistry, faulty: FaultyUpstream, make_content: ContentFactory
+) -> None:
+    """A cached manifest makes nothing it names servable; what the upstream served or
+    confirmed for the repository is then served with no upstream request at all."""
+    content = make_content(faulty.url)
     image = build_image("linked", layers=2)
     push_image(upstream.url, "library/linked", "1", image)
+    push_image(upstream.url, "library/other", "1", image)
+    first, second = image.layer_digests
+    await collect((await content.open_blob(repo("other"), digest(first), None)).chunks)
+    await stored(content, first)
     await content.get_manifest(repo("linked"), ref("1"), [])
-    for layer in image.layer_digests:
-        await collect((await content.open_blob(repo("linked"), digest(layer), None)).chunks)
+
+    # Stored (for library/other) and named by linked's manifest: confirmed first.
+    assert await content.head_blob(repo("linked"), digest(first)) == len(image.blobs[first])
+    assert faulty.count("HEAD", f"/linked/blobs/{first}") == 1
+    await collect((await content.open_blob(repo("linked"), digest(second), None)).chunks)
+    assert faulty.count("GET", f"/linked/blobs/{second}") == 1
+    await stored(content, second)
+
+    before = len(faulty.requests)
+    for layer in image.layer_digests:  # the cached-blob path asks the upstream nothing
+        assert await content.head_blob(repo("linked"), digest(layer)) == len(image.blobs[layer])
+        stream = await content.open_blob(repo("linked"), digest(layer), None)
+        assert await collect(stream.chunks) == image.blobs[layer]
+    assert len(faulty.requests) == before
 
     upstream.stop()
     config = digest(image.config_digest)
-    with pytest.raises(Unavailable, match="is not cached"):  # linked, but never fetched
+    with pytest.raises(Unavailable, match="is not cached"):  # named, but never fetched
         await content.open_blob(repo("linked"), config, None)
-    for layer in image.layer_digests:
-        assert await content.head_blob(repo("linked"), digest(layer)) == len(image.blobs[layer])
 
 
 async def test_unknown_blob(upstream: UpstreamRegistry, content: ProxyContent) -> None:

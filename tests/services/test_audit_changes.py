@@ -245,6 +245,9 @@ async def test_image_access_settings_and_allowlist(services: Services, trail: Tr
         assert not await services.allowlist.add("acme", "library/nginx")  # the same entry
         assert await services.allowlist.remove("acme", "nginx")
         assert not await services.allowlist.remove("acme", "nginx")
+        await services.access.set_upstream_namespace("acme", "acme-inc")
+        await services.access.set_upstream_namespace("acme", "acme-inc")  # no change
+        await services.access.set_upstream_namespace("acme", None)
     events = await trail.events()
     off = {  # the defaults
         "enabled": False,
@@ -258,10 +261,16 @@ async def test_image_access_settings_and_allowlist(services: Services, trail: Tr
         ("org.settings.update", "acme", off, on),
         ("org.allowlist.add", "library/nginx", None, entry),
         ("org.allowlist.remove", "library/nginx", entry, None),
+        ("org.upstream_namespace.update", "acme", mirror(None), mirror("acme-inc")),
+        ("org.upstream_namespace.update", "acme", mirror("acme-inc"), mirror(None)),
     ]
     assert {(e.actor, e.account, e.client_ip, e.user_agent) for e in events} == {
         ("alice", "acme", "192.0.2.7", "Mozilla/5.0")
     }
+
+
+def mirror(namespace: str | None) -> dict[str, str | None]:
+    return {"upstream_namespace": namespace}
 
 
 async def test_repositories(services: Services, trail: Trail) -> None:

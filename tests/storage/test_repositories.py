@@ -48,3 +48,23 @@ async def test_cached_tags(tmp_path: Path) -> None:
     assert await repositories.tags(A) == ["1.0", "latest"]
     assert await repositories.tags(B) == []
     assert list((tmp_path / "tmp").iterdir()) == []  # every write was renamed into place
+
+
+async def test_blob_links_of_an_older_release_go_once(tmp_path: Path) -> None:
+    """Links an older release made from manifests may be a hostile upstream's: the first
+    open drops every blob link (manifests, tags and referrers stay); later ones keep all."""
+    store = open_filesystem_store(tmp_path)
+    store.blobs.layout.links_confirmed.unlink()  # type: ignore[attr-defined]
+    await store.repositories.link_blob(A, ONE)
+    await store.repositories.link_blob(B, TWO)
+    await store.repositories.link_manifest(A, ManifestLink(THREE, OCI), subject=ONE)
+    await store.repositories.set_tag(A, "1", THREE)
+
+    reopened = open_filesystem_store(tmp_path).repositories
+    assert not await reopened.is_linked(A, ONE) and not await reopened.is_linked(B, TWO)
+    assert await reopened.manifest(A, THREE) == ManifestLink(THREE, OCI)
+    assert [link.digest for link in await reopened.referrers(A, ONE)] == [THREE]
+    assert await reopened.tag(A, "1") == THREE
+
+    await reopened.link_blob(A, ONE)  # confirmed by the upstream since
+    assert await open_filesystem_store(tmp_path).repositories.is_linked(A, ONE)

@@ -65,9 +65,16 @@ class UpstreamRegistry(ServerProcess):
     ready_path = "/v2/"
     ready_statuses = frozenset({200, 401})  # 401: auth is configured, and it answers
 
-    def __init__(self, directory: Path, auth: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        auth: Mapping[str, Any] | None = None,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``extra_config``: more top-level config sections (say, ``validation``)."""
         super().__init__(directory, "upstream.log")
         self.auth = dict(auth) if auth else None
+        self.extra_config = dict(extra_config or {})
         self.storage_dir = directory / "upstream-storage"
         self.config_path = directory / "upstream-config.yml"
 
@@ -84,7 +91,7 @@ class UpstreamRegistry(ServerProcess):
         }
         if self.auth:
             config["auth"] = self.auth
-        return config
+        return {**config, **self.extra_config}
 
     def prepare(self) -> None:
         if shutil.which(REGISTRY_BINARY) is None:

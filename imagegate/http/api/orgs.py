@@ -1,7 +1,8 @@
 """``/v2/orgs/{org}/settings``: Image Access Management settings and the allowlist.
 
-``restricted_images`` is exactly Docker Hub's object; ``allow_community_images`` and the
-allowlist routes are imagegate's additions, which a Hub client can ignore.
+``restricted_images`` is exactly Docker Hub's object; ``allow_community_images``, the
+allowlist routes and ``settings/upstream-namespace`` (the upstream namespace mirrored
+into the organization's) are imagegate's additions, which a Hub client can ignore.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ ALLOWLIST_ADD: Json = {
     "required": ["repository"],
     "properties": {"repository": {"type": "string", "minLength": 1, "maxLength": 255}},
 }
+UPSTREAM_NAMESPACE: Json = {
+    "type": "object",
+    "required": ["upstream_namespace"],
+    "properties": {
+        # null: the namespace serves hosted repositories only (the default)
+        "upstream_namespace": {"type": "string", "nullable": True, "maxLength": 100},
+    },
+}
 ENTRY: Json = {
     "type": "object",
     "required": ["repository"],
@@ -68,6 +77,16 @@ class OrgSettingsApi:
             allow_community=call.body.get("allow_community_images"),
         )
         return json_response(settings_document(settings))
+
+    async def upstream_namespace(self, call: Call) -> Response:
+        mirrored = await self._services.access.upstream_namespace(call.params["org"])
+        return json_response({"upstream_namespace": mirrored})
+
+    async def set_upstream_namespace(self, call: Call) -> Response:
+        mirrored = await self._services.access.set_upstream_namespace(
+            call.params["org"], call.body["upstream_namespace"]
+        )
+        return json_response({"upstream_namespace": mirrored})
 
     async def allowlist(self, call: Call) -> Response:
         org = call.params["org"]
@@ -108,6 +127,25 @@ class OrgSettingsApi:
                 writes(Who.OWNER),
                 body=SETTINGS,
                 responses={200: SETTINGS},
+                tag="settings",
+            ),
+            Endpoint(
+                "GET",
+                f"{base}/upstream-namespace",
+                self.upstream_namespace,
+                "The upstream namespace mirrored into the organization's",
+                reads(Who.MEMBER),
+                responses={200: UPSTREAM_NAMESPACE},
+                tag="settings",
+            ),
+            Endpoint(
+                "PUT",
+                f"{base}/upstream-namespace",
+                self.set_upstream_namespace,
+                "Mirror an upstream namespace of the organization's own, or stop (owners)",
+                writes(Who.OWNER),
+                body=UPSTREAM_NAMESPACE,
+                responses={200: UPSTREAM_NAMESPACE},
                 tag="settings",
             ),
             Endpoint(

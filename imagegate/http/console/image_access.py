@@ -1,8 +1,10 @@
-"""The Image Access page (Docker Hub's "Org Permissions"), its allowlist, and "try a pull".
+"""The Image Access page (Docker Hub's "Org Permissions"), its allowlist, the upstream
+namespace mirrored into the organization's, and "try a pull".
 
 Owners change the settings; members see the same page with every control disabled. The
-"try a pull" box asks ``AccessService.decide_pull``, the function the registry asks, and
-shows the refusal text the registry sends.
+"try a pull" box asks ``AccessService.decide_pull``, the function the registry asks, for
+this organization's own rules only (``only_org``): the page never tells one
+organization about a member's other organizations, their settings or their namespaces.
 """
 
 from __future__ import annotations
@@ -135,6 +137,8 @@ class ImageAccess:
     async def show(self, visit: Visit, *, status: int = 200, **context: Any) -> Response:
         org = visit.org
         settings = await self.services.access.get_settings(org.name)
+        context.setdefault("mirror", await self.services.access.upstream_namespace(org.name))
+        context.setdefault("mirror_input", None)
         allowlist = allowlist_of(self.services)
         entries = await allowlist.list(org.name) if allowlist is not None else None
         context.setdefault("notice", _NOTICES.get(visit.query("done")))
@@ -178,7 +182,9 @@ class ImageAccess:
             except ValueError as exc:
                 context["try_error"] = f"Bad image name: {exc}"
             else:
-                decision = await self.services.access.decide_pull(member, repository)
+                decision = await self.services.access.decide_pull(
+                    member, repository, only_org=org.name
+                )
                 category = await self._category(decision)
                 context["try_result"] = TryResult(member, image, decision, category)
         return context
@@ -214,6 +220,15 @@ class ImageAccess:
             allow_community=values["community"],
         )
         return self.console.redirect(f"{self._url(visit)}?done=saved")
+
+    async def save_mirror(self, visit: Visit) -> Response:
+        namespace = visit.field("upstream_namespace").strip()
+        try:
+            await self.services.access.set_upstream_namespace(visit.org.name, namespace or None)
+        except InvalidInput as exc:
+            return await self.show(visit, status=400, error=str(exc), mirror_input=namespace[:100])
+        done = "mirrored" if namespace else "unmirrored"
+        return self.console.redirect(f"{self._url(visit)}?done={done}")
 
     async def allowlist_add(self, visit: Visit) -> Response:
         return await self._allowlist_change(visit, add=True)
@@ -251,6 +266,11 @@ class ImageAccess:
             Route(base, page(self.page, reads(Who.MEMBER)), methods=["GET"]),
             Route(base, page(self.save, writes(Who.OWNER)), methods=["POST"]),
             Route(
+                f"{base}/upstream-namespace",
+                page(self.save_mirror, writes(Who.OWNER)),
+                methods=["POST"],
+            ),
+            Route(
                 f"{base}/allowlist/add",
                 page(self.allowlist_add, writes(Who.OWNER)),
                 methods=["POST"],
@@ -269,6 +289,8 @@ _NOTICES = {
     "present": "That repository was already on the allowlist.",
     "removed": "Repository removed from the allowlist.",
     "absent": "That repository was not on the allowlist.",
+    "mirrored": "Upstream namespace saved. It applies to the very next pull.",
+    "unmirrored": "The namespace now serves its hosted repositories only.",
 }
 
 
