@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from imagegate import logs
+from imagegate import datadir, logs
 from imagegate.audit.recorder import AuditRecorder
 from imagegate.audit.retention import RetentionTask
 from imagegate.audit.webhooks import WebhookDispatcher
@@ -141,6 +141,8 @@ async def running_audit(settings: Settings, database: Database) -> AsyncIterator
 @contextlib.asynccontextmanager
 async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
     """Open the database and the content store, build the app, and close both after."""
+    datadir.create(settings.data_dir)
+    datadir.warn_exposed(settings)  # what an older version or a copy left readable
     services = await open_services(settings)
     try:
         # Read registry.json now: an invalid one is logged at startup, not at first use.

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from imagegate import datadir
 from imagegate.audit.context import set_actor
 from imagegate.cli import audit, clients, commands, signin
 from imagegate.cli.commands import Command, SettingsCommand, UsageError
@@ -246,7 +247,19 @@ def _error(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status (the console script exits with it)."""
+    """Run one command; returns the exit status (the console script exits with it).
+
+    Whatever the command creates is private to its user (a 077 umask, restored on
+    return for an in-process caller), the data directory 0700 included.
+    """
+    previous_umask = datadir.use_private_umask()
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous_umask)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -254,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         settings = _settings(args)
+        if getattr(args, "uses_data_dir", True):
+            datadir.create(settings.data_dir)
         settings_command: SettingsCommand | None = args.settings_command
         if settings_command is not None:
             asyncio.run(settings_command(args, settings))

@@ -86,6 +86,14 @@ def async_url(url: str) -> URL:
     return parsed.set(drivername=_DRIVERS[canonical])
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` database URL; ``None`` for PostgreSQL."""
+    parsed = async_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
 class Database:
     """An async engine plus the transaction discipline every service uses.
 
