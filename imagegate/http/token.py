@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from imagegate.audit.events import INCORRECT_CREDENTIALS, AuditSink, login
 from imagegate.auth.tokens import IssuedToken, TokenIssuer
 from imagegate.core.errors import RegistryError, Unauthorized
+from imagegate.core.inputs import text_problem
 from imagegate.core.names import parse_repository
 from imagegate.core.scopes import Scope, parse_scopes
 from imagegate.core.signin import SignInRefusal
@@ -96,6 +97,10 @@ class TokenEndpoint:
             request.state.user = "anonymous"
             return ""
         name, secret = credentials
+        if text_problem(name) or text_problem(secret):
+            # No account has such a name or password, and neither the database nor the
+            # audit trail takes a NUL: a failed login, recorded with what can be shown.
+            name, secret = name.replace("\x00", "\ufffd"), ""
         username = await self._authenticate(name, secret) if name and secret else None
         if username is None:
             self._note_login(name, "failure", INCORRECT_CREDENTIALS)

@@ -24,6 +24,7 @@ from imagegate.http.api.framework import (
     ApiError,
     Call,
     Endpoint,
+    check_text,
     error_response,
     read_body,
     service_error,
@@ -73,6 +74,7 @@ class _Path:
             response.headers["Allow"] = allowed
             return response
         try:
+            check_text(request)
             user = self._tokens.caller(request) if endpoint.auth != "none" else None
             body = await read_body(request, endpoint.body) if endpoint.body is not None else {}
             params = {k: str(v) for k, v in request.path_params.items()}

@@ -11,7 +11,6 @@ table, so the document cannot drift from what the server does.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from imagegate.core.inputs import JsonInvalid, load_json, text_problem
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 
 Json = dict[str, Any]
@@ -98,9 +98,11 @@ def parse_date_time(value: str, name: str) -> dt.datetime:
     if _DATE_TIME.fullmatch(value) is None:
         raise ApiError(400, f"{name}: {value!r} is not a date-time such as 2029-12-31T23:59:59Z")
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed.astimezone(dt.UTC)  # 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+    except (ValueError, OverflowError):
         raise ApiError(400, f"{name}: {value!r} is not a valid date-time", field=name) from None
+    return parsed
 
 
 # --- request bodies ----------------------------------------------------------------------
@@ -127,6 +129,9 @@ def _check(value: Any, schema: Mapping[str, Any], where: str) -> None:
     elif kind == "string":
         if not isinstance(value, str):
             raise ApiError(400, f"{where} must be a string", field=where)
+        problem = text_problem(value)
+        if problem is not None:
+            raise ApiError(400, f"{where} is not valid text: {problem}", field=where)
         if len(value) > schema.get("maxLength", 10_000):
             raise ApiError(
                 400, f"{where} is longer than {schema['maxLength']} characters", field=where
@@ -158,9 +163,9 @@ async def read_body(request: Request, schema: Mapping[str, Any]) -> Json:
         if len(raw) > MAX_BODY_BYTES:
             raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "the body is not valid JSON") from None
+        body = load_json(bytes(raw)) if raw.strip() else None
+    except JsonInvalid as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if body is None:
         raise ApiError(400, "a JSON object body is required")
     _check(body, schema, "")
@@ -169,6 +174,15 @@ async def read_body(request: Request, schema: Mapping[str, Any]) -> Json:
 
 
 # --- query parameters and pages -------------------------------------------------------------
+
+
+def check_text(request: Request) -> None:
+    """Every path and query value is text a database can hold (a NUL character is not)."""
+    values = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in values:
+        problem = text_problem(str(value))
+        if problem is not None:
+            raise ApiError(400, f"{name} is not valid text: {problem}", field=name)
 
 
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from imagegate.audit.context import set_actor
+from imagegate.core.inputs import text_problem
 from imagegate.http.console.sessions import Session, SessionCookies
 from imagegate.services import NotFound, Services
 from imagegate.services.orgs import MemberInfo
@@ -149,11 +150,18 @@ class Console:
 
     async def _checked(self, visit: Visit, handler: Handler, need: Need) -> Response:
         request = visit.request
+        inputs = [*request.path_params.items(), *request.query_params.multi_items()]
         if request.method == "POST":
             refused = await self._read_form(visit)
             if isinstance(refused, Response):
                 return refused
             visit = refused
+            assert visit.form is not None
+            inputs += [(k, v) for k, v in visit.form.multi_items() if isinstance(v, str)]
+        for name, value in inputs:
+            problem = text_problem(str(value))
+            if problem is not None:  # before any of it reaches the database
+                return self.problem(visit, 400, "Not valid text", f"{name}: {problem}.")
         if need >= Need.USER and not visit.session.signed_in:
             if request.method == "GET":
                 return self.redirect(f"/console/sign-in?next={quote(request.url.path)}")
