@@ -1,6 +1,6 @@
 """Text and JSON from outside, checked where they enter, before anything uses them.
 
-Two kinds of input pass Python's own parsing and fail later, far from where they came in:
+Three kinds of input pass a first look and fail later, far from where they came in:
 
 - JSON nested thousands of levels deep: ``json.loads`` raises ``RecursionError``, which no
   ``except ValueError`` catches. ``load_json`` answers ``JsonInvalid`` (a ``ValueError``)
@@ -10,6 +10,9 @@ Two kinds of input pass Python's own parsing and fail later, far from where they
   a log line), and PostgreSQL refuses a NUL character in any text value.
   ``text_problem`` says what is wrong with such a string; ``load_json`` refuses lone
   surrogates anywhere in a document (RFC 8259 leaves them undefined, I-JSON forbids them).
+- Numbers: ``str.isdigit`` is true for ``"²"``, which ``int`` refuses, and ``int`` refuses
+  more than 4300 digits; past 19 digits no database column holds the value. ``whole_number``
+  reads ASCII digits only, at most ``MAX_DIGITS`` of them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 from typing import Any
 
 MAX_JSON_DEPTH = 64
+MAX_DIGITS = 18  # every such number is below 2**63, a database's largest integer
 
 
 class JsonInvalid(ValueError):
@@ -40,6 +44,13 @@ def text_problem(value: str) -> str | None:
     if "\x00" in value:
         return "it contains a NUL character"
     return _surrogate(value)
+
+
+def whole_number(text: str, max_digits: int = MAX_DIGITS) -> int | None:
+    """``text`` as a non-negative integer when it is 1 to ``max_digits`` ASCII digits."""
+    if not (0 < len(text) <= max_digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 def _check(document: Any, max_depth: int) -> None:

@@ -22,6 +22,7 @@ from imagegate.core.errors import (
     DigestInvalid,
     SizeInvalid,
 )
+from imagegate.core.inputs import whole_number
 from imagegate.core.names import RepositoryName, parse_reference, parse_repository
 from imagegate.core.permissions import Permission
 from imagegate.hosted.errors import ManifestTooLarge
@@ -167,9 +168,10 @@ def _length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
-        raise SizeInvalid(f"Content-Length {value!r} is not a number of bytes")
-    return int(value)
+    length = whole_number(value)
+    if length is None:
+        raise SizeInvalid(f"Content-Length {value[:40]!r} is not a number of bytes")
+    return length
 
 
 def _has_body(request: Request) -> bool:
@@ -185,11 +187,12 @@ def _range_start(request: Request) -> int | None:
     if value is None:
         return None
     match = _CONTENT_RANGE.fullmatch(value.strip())
-    if match is None:
+    start, end = (whole_number(match[1]), whole_number(match[2])) if match else (None, None)
+    if start is None or end is None:
         raise BlobUploadInvalid(
-            f"Content-Range {value!r} is not <start>-<end>", detail={"content_range": value}
+            f"Content-Range {value[:80]!r} is not <start>-<end>",
+            detail={"content_range": value[:80]},
         )
-    start, end = int(match[1]), int(match[2])
     if end < start:
         raise BlobUploadInvalid(f"Content-Range {value!r} ends before it starts")
     return start

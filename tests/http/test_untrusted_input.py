@@ -89,6 +89,12 @@ async def test_api_bodies_paths_and_queries(api: Api) -> None:
         reply = await api.call(method, path, "alice", json=payload)
         assert reply.status == 400, (path, reply.body)
         assert reply.body["message"] == f"{field} is not valid text: it contains a NUL character"
+    # A number str.isdigit() likes and int() does not.
+    reply = await api.call("GET", "/v2/orgs/acme/members?page=%C2%B2", "alice")
+    assert (reply.status, reply.body["message"]) == (
+        400,
+        "page must be a whole number from 1 to 1000000",
+    )
     # A date that is valid where it was written but past year 9999 in UTC.
     reply = await api.call("GET", "/v2/auditlogs/acme?from=9999-12-31T23:59:59-23:59", "alice")
     assert (reply.status, reply.body["message"]) == (
@@ -185,6 +191,32 @@ async def test_registry_manifests_paths_and_queries(api: Api) -> None:
     assert (status, text) == (200, "{}")  # the registry still works after all that
 
 
+async def test_registry_numbers_in_headers(api: Api) -> None:
+    auth = f"Bearer {await _push_token(api, 'repository:acme/app:pull,push')}"
+    async with api.session.post(
+        f"{api.url}/v2/acme/app/blobs/uploads/", headers={"Authorization": auth}
+    ) as started:
+        assert started.status == 202
+        location = started.headers["Location"]
+    huge = "9" * 5000  # int() refuses more than 4300 digits
+    for content_range in (f"0-{huge}", f"{huge}-{huge}", "0-\u00b2"):
+        status, _, body = await _raw(
+            api, "PATCH", location, b"abc", Authorization=auth, **{"Content-Range": content_range}
+        )
+        assert status == 400, body
+        assert body["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+    digest = f"sha256:{hashlib.sha256(b'[]').hexdigest()}"
+    status, _, _ = await _raw(
+        api, "POST", f"/v2/acme/app/blobs/uploads/?digest={digest}", b"[]", Authorization=auth
+    )
+    assert status == 201
+    for byte_range in (f"bytes=0-{huge}", f"bytes={huge}-", "bytes=\u00b2-"):
+        status, text, _ = await _raw(
+            api, "GET", f"/v2/acme/app/blobs/{digest}", Authorization=auth, Range=byte_range
+        )
+        assert (status, text) == (200, "[]")  # a range nobody could mean: the whole blob
+
+
 async def test_token_endpoint_credentials(api: Api) -> None:
     for user, password in ((f"alice{NUL}", "alice-password"), ("alice", f"alice-password{NUL}")):
         status, _, body = await _raw(
@@ -260,5 +292,9 @@ async def _console(api: Api, browser: aiohttp.ClientSession) -> None:
         api, browser, "/console/orgs/acme/teams/add", {"csrf_token": csrf, "team": "ops%00"}
     )
     assert status == 400 and "team: it contains a NUL character." in page
+    status, page, _ = await _raw(
+        api, "GET", "/console/orgs/acme/activity?page=%C2%B2", session=browser
+    )
+    assert status == 200, page  # not a page number: the first page
     status, page, _ = await _raw(api, "GET", "/console/orgs/ac%00me", session=browser)
     assert status == 400 and "org: it contains a NUL character." in page

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from imagegate.core.inputs import JsonInvalid, load_json, text_problem
+from imagegate.core.inputs import JsonInvalid, load_json, text_problem, whole_number
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 
 Json = dict[str, Any]
@@ -189,10 +189,8 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 9:
-        raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
-    value = int(raw)
-    if not low <= value <= high:
+    value = whole_number(raw, 9)
+    if value is None or not low <= value <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
     return value
 

@@ -11,10 +11,10 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from imagegate.core.inputs import whole_number
 from imagegate.http.console.pages import Console, Need, Visit
 from imagegate.services import InvalidInput, NotFound
 
-MAX_ID_DIGITS = 18  # below 2**63, the database's integer
 EXPIRY_CHOICES = (("", "Never"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"))
 
 
@@ -61,12 +61,13 @@ class Tokens:
 
     async def deactivate(self, visit: Visit) -> Response:
         raw = str(visit.request.path_params["token_id"])
-        # Checked here, not by the route: Starlette's int converter fails with a 500 past
+        # Read here, not by the route: Starlette's int converter fails with a 500 past
         # 4300 digits, and the database past 64 bits.
-        if not (raw.isdigit() and len(raw) <= MAX_ID_DIGITS):
+        token_id = whole_number(raw)
+        if token_id is None:
             return await self.show(visit, status=400, error=f"{raw[:40]!r} is no token number.")
         try:
-            await self.accounts.deactivate_token(visit.username, int(raw))
+            await self.accounts.deactivate_token(visit.username, token_id)
         except NotFound:
             return await self.show(visit, status=404, error="You have no such token.")
         return self.console.redirect("/console/tokens?done=deactivated")
