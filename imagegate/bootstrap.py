@@ -150,8 +150,9 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
         # One content store: the cache and hosted repositories share blobs by digest.
         proxy = ProxyContent.from_settings(settings)
         try:
-            hosted = HostedContent(proxy.store)
-            hosted.purge_expired_uploads()
+            hosted = HostedContent.from_settings(
+                settings, store=proxy.store, ledger=services.quotas
+            )
             async with running_audit(settings, services.database) as pipeline:
                 yield build_app(settings, services, proxy, hosted, pipeline)
         finally:

@@ -49,6 +49,7 @@ _CATALOG = (
     Action("auth", "login", "Login", "signed in"),
     Action("org", "create", "Organization Created", "created the organization"),
     Action("org", "settings.update", "Image Access Updated", "changed image access settings"),
+    Action("org", "quota.update", "Storage Quota Updated", "changed the storage quota"),
     Action("org", "allowlist.add", "Allowlist Entry Added", "allowlisted a repository"),
     Action("org", "allowlist.remove", "Allowlist Entry Removed", "took a repository off"),
     Action("org", "member.add", "Member Added", "added a member"),

@@ -111,6 +111,27 @@ def build_parser() -> argparse.ArgumentParser:
     remove_member = leaf(members, "remove", "remove a user from every team", commands.member_remove)
     remove_member.add_argument("org")
     remove_member.add_argument("user")
+    set_org = orgs.add_parser(
+        "set",
+        help="change an organization's settings",
+        description="Change an organization's settings. Setting a quota counts what its "
+        "repositories hold first.",
+        parents=shared,
+    )
+    set_org.set_defaults(command_function=None, settings_command=commands.org_set)
+    set_org.add_argument("org")
+    set_org.add_argument(
+        "--quota",
+        metavar="SIZE",
+        help="storage its hosted repositories may use, e.g. 20GiB or 500MB; none removes it",
+    )
+    show_org = leaf(
+        orgs,
+        "show",
+        "show an organization's repositories, storage used and quota",
+        commands.org_show,
+    )
+    show_org.add_argument("org")
     org_teams = orgs.add_parser("team", help="manage teams").add_subparsers(
         dest="team_action", required=True, metavar="ACTION"
     )
@@ -242,6 +263,13 @@ async def _run(command: Command, args: argparse.Namespace, settings: Settings) -
         await command(args, services)
 
 
+async def _run_settings_command(
+    command: SettingsCommand, args: argparse.Namespace, settings: Settings
+) -> None:
+    set_actor(cli_actor())  # what it changes in the database is the admin's doing
+    await command(args, settings)
+
+
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
@@ -271,7 +299,7 @@ def _main(argv: Sequence[str] | None) -> int:
             datadir.create(settings.data_dir)
         settings_command: SettingsCommand | None = args.settings_command
         if settings_command is not None:
-            asyncio.run(settings_command(args, settings))
+            asyncio.run(_run_settings_command(settings_command, args, settings))
         elif args.command_function is None:
             # Imported here: the admin commands need none of the server machinery.
             from imagegate.bootstrap import serve

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision shipped in migrations/versions (a test checks it is Alembic's head).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "rev0005_quota"
 _WRITE_OPTION = "imagegate_write"
 # Any constant works; it only has to be the same in every imagegate process.
 _MIGRATION_LOCK_KEY = 0x1A6E_6A7E

@@ -14,6 +14,9 @@ each other cannot break an invariant:
   concurrent first pushes cannot make two), and a team holds at most one permission per
   repository and one for the whole namespace (``repository`` NULL; a partial unique
   index, because a plain unique constraint treats every NULL as distinct).
+- an organization's storage usage is the sum of its ``org_blobs`` (each digest once),
+  and a push that would take it past the quota is refused in the same statement that
+  adds to it, so concurrent pushes cannot overshoot.
 - the audit trail is append-only and references nothing, so deleting a user or an
   organization never rewrites history; webhook cursors say how far each receiver got.
 
@@ -159,6 +162,10 @@ class Organization(Base):
     allow_community: Mapped[bool] = mapped_column(Boolean, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Bytes its hosted repositories may hold (NULL: no limit), and the sum of
+    # ``org_blobs.size``, kept with every change to it so no push needs a SUM.
+    storage_quota: Mapped[int | None] = mapped_column(BigInteger)
+    storage_used: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class Team(Base):
@@ -250,6 +257,23 @@ class AllowlistEntry(Base):
     )
     repository: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class OrgBlob(Base):
+    """A blob or manifest some hosted repository of the organization holds, counted once
+    per organization for its storage usage (``organizations.storage_used``).
+
+    ``counted_at`` lets a recount (``imagegate gc``) keep what pushes added after it looked.
+    """
+
+    __tablename__ = "org_blobs"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    counted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.

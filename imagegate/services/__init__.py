@@ -3,10 +3,10 @@
 ``accounts`` (users, passwords, access tokens, signing in), ``orgs`` (organizations,
 teams, members), ``repositories`` (hosted repositories and team permissions on them),
 ``access`` (image access settings and the pull and write decisions), ``allowlist``
-(each organization's repository allowlist) and ``publishers``
-(publisher status: overrides and Docker Hub's badges). Every method is one
-transaction, so a failed command leaves nothing half-written, and reads go to the
-database each time, so a change applies to the very next request of every process.
+(each organization's repository allowlist), ``publishers`` (publisher status: overrides
+and Docker Hub's badges) and ``quotas`` (organizations' storage quotas and usage). Every
+method is one transaction, so a failed command leaves nothing half-written, and reads go
+to the database each time, so a change applies to the very next request of every process.
 
 ``open_services`` builds them all on one ``Database`` (migrating it first); the
 composition root and the CLI use it and nothing else.
@@ -28,6 +28,7 @@ from imagegate.services.audit import AuditService
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound, ServiceError
 from imagegate.services.orgs import OrganizationService
 from imagegate.services.publishers import PublisherService
+from imagegate.services.quotas import QuotaService
 from imagegate.services.repositories import RepositoryService
 from imagegate.services.signin import SignInService
 
@@ -41,6 +42,7 @@ __all__ = [
     "NotFound",
     "OrganizationService",
     "PublisherService",
+    "QuotaService",
     "RepositoryService",
     "ServiceError",
     "Services",
@@ -64,6 +66,7 @@ class Services:
     allowlist: AllowlistService
     signin: SignInService  # the instance ``access`` consults: one cache of registry.json
     audit: AuditService
+    quotas: QuotaService
 
 
 async def open_services(
@@ -92,6 +95,7 @@ async def open_services(
         allowlist=AllowlistService(database),
         signin=signin,
         audit=AuditService(database),
+        quotas=QuotaService(database),
     )
 
 

@@ -16,6 +16,7 @@ from imagegate.services import (
     AuditService,
     OrganizationService,
     PublisherService,
+    QuotaService,
     RepositoryService,
     Services,
     SignInService,
@@ -50,6 +51,7 @@ async def make_services(database: Database) -> AsyncIterator[MakeServices]:
             allowlist=AllowlistService(database),
             signin=signin,
             audit=AuditService(database),
+            quotas=QuotaService(database),
         )
         built.append(services)
         return services
