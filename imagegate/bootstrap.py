@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from imagegate import logs
+from imagegate import datadir, logs
 from imagegate.audit.recorder import AuditRecorder
 from imagegate.audit.retention import RetentionTask
 from imagegate.audit.webhooks import WebhookDispatcher
@@ -161,6 +161,8 @@ async def running_audit(settings: Settings, database: Database) -> AsyncIterator
 @contextlib.asynccontextmanager
 async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
     """Open the database and the content store, build the app, and close both after."""
+    datadir.create(settings.data_dir)
+    datadir.warn_exposed(settings)  # what an older version or a copy left readable
     services = await open_services(settings)
     try:
         # Read registry.json now: an invalid one is logged at startup, not at first use.
@@ -168,8 +170,9 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Starlette]:
         # One content store: the cache and hosted repositories share blobs by digest.
         proxy = ProxyContent.from_settings(settings)
         try:
-            hosted = HostedContent(proxy.store)
-            hosted.purge_expired_uploads()
+            hosted = HostedContent.from_settings(
+                settings, store=proxy.store, ledger=services.quotas
+            )
             async with running_audit(settings, services.database) as pipeline:
                 yield build_app(settings, services, proxy, hosted, pipeline)
         finally:

@@ -45,6 +45,11 @@ class Settings:
     # DATA_DIR/registry.json when that file exists, else sign-in is not enforced.
     registry_json: str = ""
     audit_retention_days: int = 365
+    # Open blob uploads one user, and one repository, may hold; and how long an upload
+    # that receives nothing stays open.
+    upload_sessions_per_user: int = 50
+    upload_sessions_per_repository: int = 100
+    upload_idle_minutes: int = 15
     # Where audit events are sent as CNCF distribution notifications (comma-separated).
     audit_webhook_urls: tuple[str, ...] = field(default=(), repr=False)  # may hold secrets
     # Sent as the Authorization header of every webhook request, when set.
@@ -141,7 +146,12 @@ def _parse(name: str, env_name: str, value: str) -> Any:
         return _url(env_name, value, allow_empty=True)
     if name == "audit_webhook_urls":
         return tuple(_webhook_url(env_name, url.strip()) for url in value.split(",") if url.strip())
-    if name == "audit_retention_days":
+    if name in (
+        "audit_retention_days",
+        "upload_sessions_per_user",
+        "upload_sessions_per_repository",
+        "upload_idle_minutes",
+    ):
         return _positive_int(env_name, value)
     if name == "port":
         return _positive_int(env_name, value, 65535)

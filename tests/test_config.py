@@ -33,6 +33,12 @@ def test_flags_override_environment() -> None:
         ({"IMAGEGATE_TOKEN_TTL_SECONDS": "10"}, "IMAGEGATE_TOKEN_TTL_SECONDS"),
         ({"IMAGEGATE_LOG_LEVEL": "loud"}, "IMAGEGATE_LOG_LEVEL"),
         ({"IMAGEGATE_UPSTREAM_USERNAME": "svc"}, "IMAGEGATE_UPSTREAM_PASSWORD"),
+        ({"IMAGEGATE_UPLOAD_SESSIONS_PER_USER": "0"}, "IMAGEGATE_UPLOAD_SESSIONS_PER_USER"),
+        (
+            {"IMAGEGATE_UPLOAD_SESSIONS_PER_REPOSITORY": "many"},
+            "IMAGEGATE_UPLOAD_SESSIONS_PER_REPOSITORY",
+        ),
+        ({"IMAGEGATE_UPLOAD_IDLE_MINUTES": "-5"}, "IMAGEGATE_UPLOAD_IDLE_MINUTES"),
     ],
 )
 def test_bad_settings_name_the_setting(environ: dict[str, str], named: str) -> None:

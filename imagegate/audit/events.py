@@ -55,6 +55,7 @@ _CATALOG = (
         "Upstream Namespace Updated",
         "changed the upstream namespace mirrored into the organization's",
     ),
+    Action("org", "quota.update", "Storage Quota Updated", "changed the storage quota"),
     Action("org", "allowlist.add", "Allowlist Entry Added", "allowlisted a repository"),
     Action("org", "allowlist.remove", "Allowlist Entry Removed", "took a repository off"),
     Action("org", "member.add", "Member Added", "added a member"),

@@ -20,10 +20,10 @@ from pathlib import Path
 from imagegate.audit.events import ALLOWED, DENIED, AuditEvent
 from imagegate.audit.timespan import TimespanError, parse_instant
 from imagegate.cli.commands import UsageError
+from imagegate.deploy.files import write_atomically
 from imagegate.services import Services
 from imagegate.services.audit import AuditQuery
 from imagegate.services.errors import InvalidInput
-from imagegate.storage.files import write_atomic
 
 DEFAULT_LIMIT = 1000
 REASON_WIDTH = 80
@@ -102,7 +102,7 @@ async def audit(args: argparse.Namespace, services: Services) -> None:
     newest = await services.audit.query(_query(args), newest_first=True)
     events = list(reversed(newest[: args.limit]))
     if args.output is not None:
-        await asyncio.to_thread(write_atomic, args.output.parent, args.output, _lines(events))
+        await asyncio.to_thread(write_atomically, args.output, _lines(events), private=True)
         _note(f"wrote {len(events)} events to {args.output}")
     elif args.json:
         sys.stdout.write(_lines(events).decode())

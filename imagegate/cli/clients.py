@@ -37,7 +37,9 @@ def add_parsers(
         help="the gateway as clients reach it (default: IMAGEGATE_PUBLIC_URL, else "
         "http://HOST:PORT)",
     )
-    parser.set_defaults(command_function=None, settings_command=print_client_config)
+    parser.set_defaults(
+        command_function=None, settings_command=print_client_config, uses_data_dir=False
+    )
 
 
 def default_server(settings: Settings) -> str:

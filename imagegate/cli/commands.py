@@ -18,10 +18,11 @@ from typing import Any
 from imagegate.config import Settings
 from imagegate.core.categories import Category, PublisherStatus
 from imagegate.core.errors import NameInvalid
-from imagegate.core.names import RepositoryName, parse_repository
+from imagegate.core.names import RepositoryName, parse_repository, validate_account_name
 from imagegate.core.permissions import Permission, Visibility
 from imagegate.core.policy import ImageAccessSettings
-from imagegate.services import Services
+from imagegate.core.quota import format_size, parse_size
+from imagegate.services import Services, running_services
 from imagegate.services.access import settings_document
 from imagegate.services.allowlist import canonical_repository
 from imagegate.services.errors import InvalidInput, NotFound
@@ -83,15 +84,21 @@ async def org_add(args: argparse.Namespace, services: Services) -> None:
     _out(f"created organization {org.name} with owner {args.owner}")
 
 
-async def org_set(args: argparse.Namespace, services: Services) -> None:
-    if args.upstream_namespace is None:
+async def org_set(args: argparse.Namespace, settings: Settings) -> None:
+    """``imagegate org set ORG [--quota SIZE|none] [--upstream-namespace NAME|--no-...]``."""
+    if args.quota is None and args.upstream_namespace is None:
         raise UsageError(
-            "nothing to change: give --upstream-namespace NAME or --no-upstream-namespace"
+            "nothing to change: give --quota SIZE (e.g. 20GiB, or none to remove it), "
+            "--upstream-namespace NAME or --no-upstream-namespace"
         )
-    mirrored = await services.access.set_upstream_namespace(
-        args.org, args.upstream_namespace or None
-    )
-    _out(describe_upstream_namespace(args.org, mirrored))
+    if args.quota is not None:
+        await _set_quota(args.org, args.quota, settings)
+    if args.upstream_namespace is not None:
+        async with running_services(settings) as services:
+            mirrored = await services.access.set_upstream_namespace(
+                args.org, args.upstream_namespace or None
+            )
+        _out(describe_upstream_namespace(args.org, mirrored))
 
 
 def describe_upstream_namespace(org: str, mirrored: str | None) -> str:
@@ -101,6 +108,38 @@ def describe_upstream_namespace(org: str, mirrored: str | None) -> str:
         f"{org} mirrors the upstream namespace {mirrored}: {org}/NAME that is not hosted "
         f"here is pulled from {mirrored}/NAME"
     )
+
+
+async def _set_quota(name: str, size: str, settings: Settings) -> None:
+    """Recount what the organization holds, then set its quota (``none``: no quota)."""
+    # Imported here: the other commands need none of the storage machinery.
+    from imagegate.hosted.layout import hosted_layout
+    from imagegate.hosted.usage import count_held
+    from imagegate.storage.filesystem import open_filesystem_store
+
+    try:
+        org = validate_account_name(name, "organization")  # it names a directory
+        quota = None if size.strip().lower() == "none" else parse_size(size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    store = await asyncio.to_thread(open_filesystem_store, settings.cache_dir)
+    # Counted now, with pushes held back for the count: usage pushed before this version
+    # (or missed) is counted before a quota is enforced against it.
+    held = await asyncio.to_thread(count_held, hosted_layout(store), [org])
+    async with running_services(settings) as services:
+        await services.quotas.recount(org, held.by_org[org], held.looked_at)
+        usage = await services.quotas.set_quota(org, quota)
+    _out(f"{org}: {usage.describe()}")
+
+
+async def org_show(args: argparse.Namespace, services: Services) -> None:
+    usage = await services.quotas.get(args.org)
+    repositories = await services.repositories.list(args.org)
+    mirrored = await services.access.upstream_namespace(args.org)
+    _out(f"organization {args.org}")
+    _out(f"  {'repositories':<14}{len(repositories)}")
+    _out(f"  {'storage':<14}{usage.describe()}")
+    _out(f"  {'upstream':<14}{mirrored or 'none (hosted repositories only)'}")
 
 
 async def member_add(args: argparse.Namespace, services: Services) -> None:
@@ -285,19 +324,9 @@ async def permission_list(args: argparse.Namespace, services: Services) -> None:
         _out(f"{grant.team}\t{where}\t{grant.permission.label}")
 
 
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} bytes"
-    size = count / 1024
-    for unit in ("KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            break
-        size /= 1024
-    return f"{size:.1f} {unit}"
-
-
 async def gc(args: argparse.Namespace, settings: Settings) -> None:
-    """Remove blobs no manifest references any more (``imagegate gc``)."""
+    """Remove blobs no manifest references any more (``imagegate gc``), then count what
+    each organization's repositories hold (its storage usage) anew."""
     # Imported here: the other commands need none of the storage machinery.
     from imagegate.hosted.gc import collect_garbage
     from imagegate.storage.filesystem import open_filesystem_store
@@ -310,9 +339,13 @@ async def gc(args: argparse.Namespace, settings: Settings) -> None:
     store = await asyncio.to_thread(open_filesystem_store, settings.cache_dir)
     report = await collect_garbage(store, **options)
     verb = "would remove" if report.dry_run else "removed"
-    _out(f"{verb} {report.blobs_removed} blobs ({_size(report.bytes_removed)})")
+    _out(f"{verb} {report.blobs_removed} blobs ({format_size(report.bytes_removed)})")
     _out(f"{verb} {report.links_removed} links to missing blobs")
     _out(f"kept {report.blobs_young} unreferenced blobs younger than the grace period")
     _out(f"{report.manifests} manifests reference {report.blobs_referenced} blobs")
     if report.dry_run:
         _note("dry run: nothing was removed")
+    if report.held is not None:
+        async with running_services(settings) as services:
+            counted = await services.quotas.recount_all(report.held.by_org, report.held.looked_at)
+        _out(f"counted the storage of {len(counted)} organizations")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from imagegate import datadir
 from imagegate.audit.context import set_actor
 from imagegate.cli import audit, clients, commands, signin
 from imagegate.cli.commands import Command, SettingsCommand, UsageError
@@ -100,8 +101,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_org = leaf(orgs, "add", "create an organization and its owners team", commands.org_add)
     add_org.add_argument("org")
     add_org.add_argument("--owner", required=True, metavar="USER")
-    set_org = leaf(orgs, "set", "change an organization's settings", commands.org_set)
+    members = orgs.add_parser("member", help="manage members").add_subparsers(
+        dest="member_action", required=True, metavar="ACTION"
+    )
+    add_member = leaf(members, "add", "add a user to a team", commands.member_add)
+    add_member.add_argument("org")
+    add_member.add_argument("user")
+    add_member.add_argument("--team", default="members", help="team (default: members)")
+    remove_member = leaf(members, "remove", "remove a user from every team", commands.member_remove)
+    remove_member.add_argument("org")
+    remove_member.add_argument("user")
+    set_org = orgs.add_parser(
+        "set",
+        help="change an organization's settings",
+        description="Change an organization's settings. Setting a quota counts what its "
+        "repositories hold first.",
+        parents=shared,
+    )
+    set_org.set_defaults(command_function=None, settings_command=commands.org_set)
     set_org.add_argument("org")
+    set_org.add_argument(
+        "--quota",
+        metavar="SIZE",
+        help="storage its hosted repositories may use, e.g. 20GiB or 500MB; none removes it",
+    )
     mirror = set_org.add_mutually_exclusive_group()
     mirror.add_argument(
         "--upstream-namespace",
@@ -116,16 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         const="",
         help="stop mirroring: the namespace serves hosted repositories only (the default)",
     )
-    members = orgs.add_parser("member", help="manage members").add_subparsers(
-        dest="member_action", required=True, metavar="ACTION"
+    show_org = leaf(
+        orgs,
+        "show",
+        "show an organization's repositories, storage used and quota",
+        commands.org_show,
     )
-    add_member = leaf(members, "add", "add a user to a team", commands.member_add)
-    add_member.add_argument("org")
-    add_member.add_argument("user")
-    add_member.add_argument("--team", default="members", help="team (default: members)")
-    remove_member = leaf(members, "remove", "remove a user from every team", commands.member_remove)
-    remove_member.add_argument("org")
-    remove_member.add_argument("user")
+    show_org.add_argument("org")
     org_teams = orgs.add_parser("team", help="manage teams").add_subparsers(
         dest="team_action", required=True, metavar="ACTION"
     )
@@ -257,12 +277,31 @@ async def _run(command: Command, args: argparse.Namespace, settings: Settings) -
         await command(args, services)
 
 
+async def _run_settings_command(
+    command: SettingsCommand, args: argparse.Namespace, settings: Settings
+) -> None:
+    set_actor(cli_actor())  # what it changes in the database is the admin's doing
+    await command(args, settings)
+
+
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status (the console script exits with it)."""
+    """Run one command; returns the exit status (the console script exits with it).
+
+    Whatever the command creates is private to its user (a 077 umask, restored on
+    return for an in-process caller), the data directory 0700 included.
+    """
+    previous_umask = datadir.use_private_umask()
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous_umask)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -270,9 +309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         settings = _settings(args)
+        if getattr(args, "uses_data_dir", True):
+            datadir.create(settings.data_dir)
         settings_command: SettingsCommand | None = args.settings_command
         if settings_command is not None:
-            asyncio.run(settings_command(args, settings))
+            asyncio.run(_run_settings_command(settings_command, args, settings))
         elif args.command_function is None:
             # Imported here: the admin commands need none of the server machinery.
             from imagegate.bootstrap import serve

@@ -43,7 +43,10 @@ def add_parsers(
         parents: list[argparse.ArgumentParser] | None = None,
     ) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help_text, description=help_text, parents=parents or [])
-        sub.set_defaults(command_function=None, settings_command=command)
+        # Only ``check`` (with the ``shared`` options) reads the gateway's data.
+        sub.set_defaults(
+            command_function=None, settings_command=command, uses_data_dir=bool(parents)
+        )
         return sub
 
     check_parser = action(

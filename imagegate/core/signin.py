@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import codecs
 import enum
-import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from imagegate.core.inputs import JsonInvalid, load_json
 from imagegate.core.names import validate_account_name
 
 ALLOWED_ORGS_KEY = "allowedOrgs"
@@ -52,17 +52,9 @@ def parse_registry_json(data: bytes) -> tuple[str, ...]:
             f"the file is not UTF-8 (invalid byte at offset {exc.start}); save it as UTF-8"
         ) from None
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRegistryJson(
-            f"the file is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    # The json module has two more refusals of its own (found by fuzzing): both must still
-    # be the file's fault, or every request would fail with a 500 instead of the refusal.
-    except RecursionError:
-        raise InvalidRegistryJson(f"the file is nested too deeply; {_SHAPE}") from None
-    except ValueError:  # a number of more than 4,300 digits (sys.get_int_max_str_digits)
-        raise InvalidRegistryJson(f"the file holds a number too long to read; {_SHAPE}") from None
+        document = load_json(text)
+    except JsonInvalid as exc:
+        raise InvalidRegistryJson(f"the file is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise InvalidRegistryJson(f"the file must hold one JSON object such as {_EXAMPLE}")
     unknown = sorted(key for key in document if key != ALLOWED_ORGS_KEY)

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision shipped in migrations/versions (a test checks it is Alembic's head).
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 _WRITE_OPTION = "imagegate_write"
 # Any constant works; it only has to be the same in every imagegate process.
 _MIGRATION_LOCK_KEY = 0x1A6E_6A7E
@@ -84,6 +84,14 @@ def async_url(url: str) -> URL:
             "give a file path such as sqlite:////var/lib/imagegate/imagegate.db"
         )
     return parsed.set(drivername=_DRIVERS[canonical])
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` database URL; ``None`` for PostgreSQL."""
+    parsed = async_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
 
 
 class Database:

@@ -17,6 +17,9 @@ each other cannot break an invariant:
 - a session (an API bearer token or a console sign-in) belongs to one user and is tied
   to the credential it was made with: the password version then current, or the access
   token (deleting the token or the user deletes its sessions).
+- an organization's storage usage is the sum of its ``org_blobs`` (each digest once),
+  and a push that would take it past the quota is refused in the same statement that
+  adds to it, so concurrent pushes cannot overshoot.
 - the audit trail is append-only and references nothing, so deleting a user or an
   organization never rewrites history; webhook cursors say how far each receiver got.
 
@@ -196,6 +199,10 @@ class Organization(Base):
     upstream_namespace: Mapped[str | None] = mapped_column(String(UPSTREAM_NAMESPACE_LENGTH))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Bytes its hosted repositories may hold (NULL: no limit), and the sum of
+    # ``org_blobs.size``, kept with every change to it so no push needs a SUM.
+    storage_quota: Mapped[int | None] = mapped_column(BigInteger)
+    storage_used: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class Team(Base):
@@ -287,6 +294,23 @@ class AllowlistEntry(Base):
     )
     repository: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class OrgBlob(Base):
+    """A blob or manifest some hosted repository of the organization holds, counted once
+    per organization for its storage usage (``organizations.storage_used``).
+
+    ``counted_at`` lets a recount (``imagegate gc``) keep what pushes added after it looked.
+    """
+
+    __tablename__ = "org_blobs"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(160), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    counted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.

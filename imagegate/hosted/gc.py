@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +39,8 @@ from imagegate.core.digests import Digest
 from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES
 from imagegate.hosted.layout import HostedLayout, hosted_layout
 from imagegate.hosted.locking import GcLock
-from imagegate.hosted.metadata import list_links, parse_link, remove
+from imagegate.hosted.metadata import list_links, parse_link, remove, repository_dirs
+from imagegate.hosted.usage import Held, held_now
 from imagegate.proxy.descriptors import references
 from imagegate.storage import files
 from imagegate.storage.interfaces import ContentStore
@@ -59,25 +59,9 @@ class GcReport:
     blobs_young: int  # unreferenced but within the grace period: kept this time
     links_removed: int  # hosted blob links to blobs that are gone
     dry_run: bool
-
-
-def repository_dirs(base: Path) -> Iterator[Path]:
-    """Every directory under ``base`` holding repository metadata (``_``-named children);
-    nested repositories (``acme/app`` and ``acme/app/sub``) are both found."""
-    pending = [base]
-    while pending:
-        directory = pending.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if any(entry.name.startswith("_") for entry in entries):
-            yield directory
-        pending.extend(
-            Path(entry.path)
-            for entry in entries
-            if entry.is_dir() and not entry.name.startswith(("_", "."))
-        )
+    # What each organization's repositories hold once the sweep is done (not in a dry
+    # run), seen while no push could change it, and when: for ``QuotaService.recount``.
+    held: Held | None = None
 
 
 def stored_blobs(blobs: Path) -> Iterator[Digest]:
@@ -154,6 +138,7 @@ def _collect(layout: HostedLayout, grace_seconds: float, dry_run: bool) -> GcRep
                     links += 1
                     if not dry_run:
                         remove(repository / "_blobs" / digest.algorithm / digest.encoded)
+        held = None if dry_run else held_now(layout)
     return GcReport(
         manifests=marks.manifests,
         blobs_referenced=len(marks.referenced),
@@ -162,6 +147,7 @@ def _collect(layout: HostedLayout, grace_seconds: float, dry_run: bool) -> GcRep
         blobs_young=young,
         links_removed=links,
         dry_run=dry_run,
+        held=held,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from imagegate.core.digests import Digest
 from imagegate.core.names import Reference, RepositoryName
+from imagegate.core.quota import StorageUsage
 from imagegate.proxy.interfaces import RegistryContent
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -31,11 +32,43 @@ class PushedManifest:
     tags: list[str] = field(default_factory=list)  # tags now pointing at it
 
 
+class StorageLedger(Protocol):
+    """What each organization stores, against its quota (``services.quotas``)."""
+
+    async def usage(self, org: str) -> StorageUsage:
+        """Bytes ``org``'s repositories hold, and its quota (``None``: no limit)."""
+        ...
+
+    async def charge(self, org: str, digest: Digest, size: int) -> None:
+        """Count ``digest`` for ``org`` unless it is counted already; ``Denied`` (and
+        nothing counted) when that would take ``org`` past its quota."""
+        ...
+
+    async def release(self, org: str, digest: Digest) -> None:
+        """No repository of ``org`` holds ``digest`` any more."""
+        ...
+
+
+class Unmetered:
+    """A ledger with no quotas that counts nothing (hosted content without a database)."""
+
+    async def usage(self, org: str) -> StorageUsage:
+        return StorageUsage(org, 0, None)
+
+    async def charge(self, org: str, digest: Digest, size: int) -> None:
+        return None
+
+    async def release(self, org: str, digest: Digest) -> None:
+        return None
+
+
 class HostedRegistry(RegistryContent, Protocol):
     """Reads as ``RegistryContent`` (all local, no upstream) plus the writes below."""
 
-    async def start_upload(self, repository: RepositoryName) -> UploadStatus:
-        """A new upload session (bounded in number; old idle ones expire)."""
+    async def start_upload(self, repository: RepositoryName, *, by: str = "") -> UploadStatus:
+        """A new upload session for user ``by``: ``TooManyRequests`` past the open sessions
+        allowed in all, per user and per repository (idle ones expire); ``Denied`` when
+        the organization's storage quota is used up."""
         ...
 
     async def upload_status(self, repository: RepositoryName, upload_id: str) -> UploadStatus:
@@ -53,7 +86,8 @@ class HostedRegistry(RegistryContent, Protocol):
         """Append a chunk. ``start`` (from Content-Range) must equal the current offset,
         else RangeInvalid (416); ``length`` (Content-Length), when given, must match the
         bytes received, else SizeInvalid. Bytes received before a dropped connection are
-        kept, so the client can ask the status and resume."""
+        kept, so the client can ask the status and resume. An upload that outgrows what
+        the organization's quota leaves is dropped with ``Denied``."""
         ...
 
     async def finish(
@@ -66,7 +100,8 @@ class HostedRegistry(RegistryContent, Protocol):
         length: int | None,
     ) -> Digest:
         """Append the optional final chunk, verify ``digest`` (DigestInvalid, session
-        kept), store the blob atomically and link it to ``repository``."""
+        kept), count it against the organization's quota (``Denied``, session dropped),
+        store the blob atomically and link it to ``repository``."""
         ...
 
     async def cancel(self, repository: RepositoryName, upload_id: str) -> None:
@@ -77,7 +112,8 @@ class HostedRegistry(RegistryContent, Protocol):
         self, repository: RepositoryName, digest: Digest, source: RepositoryName
     ) -> bool:
         """Link ``digest`` of ``source`` (hosted or cached) into ``repository``; False if
-        ``source`` does not hold it. The caller checked that the pusher may read ``source``."""
+        ``source`` does not hold it. The caller checked that the pusher may read ``source``.
+        ``Denied`` when it would take the organization past its quota."""
         ...
 
     async def put_manifest(
@@ -86,7 +122,8 @@ class HostedRegistry(RegistryContent, Protocol):
         """Store the exact bytes. ManifestInvalid for bad JSON or a media type that does not
         match; SizeInvalid (413) over MAX_MANIFEST_BYTES; DigestInvalid when pushed by a
         digest the bytes do not have; ManifestBlobUnknown naming each missing blob or child
-        manifest of this repository (a missing ``subject`` is accepted)."""
+        manifest of this repository (a missing ``subject`` is accepted); ``Denied`` when
+        the organization's quota leaves no room for the manifest's bytes."""
         ...
 
     async def delete_manifest(self, repository: RepositoryName, digest: Digest) -> None:

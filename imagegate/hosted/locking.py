@@ -26,7 +26,7 @@ _POLL_SECONDS = (0.002, 0.01, 0.05)
 
 def _open(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
 
 async def _acquire(fd: int, operation: int) -> None:

@@ -2,9 +2,10 @@
 
 A put checks, while holding the gc lock shared, that every blob the manifest names is
 linked to this repository and still stored, and every child of an index is a manifest
-of this repository; then it stores the bytes as a blob, writes the manifest link and
-finally the tags. Holding the lock across check and commit means the collector's sweep
-either sees the new manifest (and keeps what it names) or runs before the check.
+of this repository; then it counts the bytes against the organization's quota, stores
+them as a blob, writes the manifest link and finally the tags. Holding the lock across
+check and commit means the collector's sweep either sees the new manifest (and keeps
+what it names) or runs before the check.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from imagegate.core.errors import (
     NameUnknown,
 )
 from imagegate.core.names import Reference, RepositoryName
-from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES, PushedManifest
+from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES, PushedManifest, StorageLedger
 from imagegate.hosted.locking import GcLock
 from imagegate.hosted.metadata import HostedMetadata
 from imagegate.hosted.validation import Descriptor, ValidManifest, validate_manifest
@@ -37,10 +38,13 @@ def name_unknown(repository: RepositoryName) -> NameUnknown:
 
 
 class HostedManifests:
-    def __init__(self, blobs: BlobStore, metadata: HostedMetadata, gc_lock: GcLock) -> None:
+    def __init__(
+        self, blobs: BlobStore, metadata: HostedMetadata, gc_lock: GcLock, ledger: StorageLedger
+    ) -> None:
         self._blobs = blobs
         self._metadata = metadata
         self._gc_lock = gc_lock
+        self._ledger = ledger
 
     async def put(
         self,
@@ -61,6 +65,7 @@ class HostedManifests:
         all_tags = list(dict.fromkeys([*([reference.tag] if reference.tag else []), *tags]))
         async with self._gc_lock.shared():
             await self._check_references(repository, manifest)
+            await self._ledger.charge(repository.namespace, digest, len(body))
             writer = await self._blobs.create(algorithm)
             try:
                 await writer.write(body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from imagegate.core.digests import Digest
@@ -38,6 +39,25 @@ def list_links(directory: Path) -> list[Digest]:
             if digest is not None:
                 found.append(digest)
     return found
+
+
+def repository_dirs(base: Path) -> Iterator[Path]:
+    """Every directory under ``base`` holding repository metadata (``_``-named children);
+    nested repositories (``acme/app`` and ``acme/app/sub``) are both found. Blocking."""
+    pending = [base]
+    while pending:
+        directory = pending.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if any(entry.name.startswith("_") for entry in entries):
+            yield directory
+        pending.extend(
+            Path(entry.path)
+            for entry in entries
+            if entry.is_dir() and not entry.name.startswith(("_", "."))
+        )
 
 
 def remove(path: Path) -> bool:

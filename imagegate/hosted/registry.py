@@ -3,7 +3,10 @@
 Reads are local only: a hosted repository never asks the upstream, and sees only what
 was pushed (or mounted) into it, never what the cache holds under the same name. Blobs
 are stored once by digest for both; see ``layout`` for the tree and ``gc`` for how they
-are collected while pushes go on.
+are collected while pushes go on. What each organization's repositories hold counts
+against its storage quota (``StorageLedger``): uploads, mounts and manifests are charged
+before they are linked, and a digest that leaves the organization's last repository that
+held it is released.
 """
 
 from __future__ import annotations
@@ -15,12 +18,20 @@ from imagegate.config import Settings
 from imagegate.core.digests import Digest
 from imagegate.core.errors import BlobUnknown
 from imagegate.core.names import Reference, RepositoryName
-from imagegate.hosted.interfaces import PushedManifest, UploadStatus
+from imagegate.hosted import usage
+from imagegate.hosted.interfaces import PushedManifest, StorageLedger, Unmetered, UploadStatus
 from imagegate.hosted.layout import hosted_layout
 from imagegate.hosted.locking import GcLock
 from imagegate.hosted.manifests import HostedManifests, name_unknown
 from imagegate.hosted.metadata import HostedMetadata, touch
-from imagegate.hosted.uploads import MAX_UPLOADS, UPLOAD_TTL_SECONDS, UploadSessions
+from imagegate.hosted.uploads import (
+    MAX_UPLOADS,
+    MAX_UPLOADS_PER_REPOSITORY,
+    MAX_UPLOADS_PER_USER,
+    RESCAN_SECONDS,
+    UPLOAD_TTL_SECONDS,
+    UploadSessions,
+)
 from imagegate.proxy.interfaces import BlobStream, Manifest, TagPage
 from imagegate.proxy.ranges import parse_range
 from imagegate.proxy.service import tag_page
@@ -35,29 +46,51 @@ class HostedContent:
         self,
         store: ContentStore,
         *,
+        ledger: StorageLedger | None = None,
         max_uploads: int = MAX_UPLOADS,
+        max_uploads_per_user: int = MAX_UPLOADS_PER_USER,
+        max_uploads_per_repository: int = MAX_UPLOADS_PER_REPOSITORY,
         upload_ttl_seconds: float = UPLOAD_TTL_SECONDS,
+        rescan_seconds: float = RESCAN_SECONDS,
     ) -> None:
         self._store = store
         self.layout = hosted_layout(store)
+        self._ledger = ledger or Unmetered()
         self._metadata = HostedMetadata(self.layout)
         self._gc_lock = GcLock(self.layout.gc_gate, self.layout.gc_lock)
-        self._manifests = HostedManifests(store.blobs, self._metadata, self._gc_lock)
+        self._manifests = HostedManifests(store.blobs, self._metadata, self._gc_lock, self._ledger)
         self._uploads = UploadSessions(
             self.layout,
             self._metadata,
             self._gc_lock,
+            ledger=self._ledger,
             max_uploads=max_uploads,
+            max_per_user=max_uploads_per_user,
+            max_per_repository=max_uploads_per_repository,
             ttl_seconds=upload_ttl_seconds,
+            rescan_seconds=rescan_seconds,
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> HostedContent:
-        """The store at ``settings.cache_dir`` (the cache's), expired uploads purged.
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        store: ContentStore | None = None,
+        ledger: StorageLedger | None = None,
+    ) -> HostedContent:
+        """Hosted content in ``store`` (default: the one at ``settings.cache_dir``, the
+        cache's), with the settings' bounds on uploads; expired uploads purged.
 
         Blocking: call it at startup.
         """
-        content = cls(open_filesystem_store(settings.cache_dir))
+        content = cls(
+            store or open_filesystem_store(settings.cache_dir),
+            ledger=ledger,
+            max_uploads_per_user=settings.upload_sessions_per_user,
+            max_uploads_per_repository=settings.upload_sessions_per_repository,
+            upload_ttl_seconds=settings.upload_idle_minutes * 60,
+        )
         content.purge_expired_uploads()
         return content
 
@@ -119,10 +152,11 @@ class HostedContent:
     # Writes.
 
     async def start_upload(
-        self, repository: RepositoryName, algorithm: str = "sha256"
+        self, repository: RepositoryName, algorithm: str = "sha256", *, by: str = ""
     ) -> UploadStatus:
-        """A new session; ``algorithm`` (``?digest-algorithm=``) is hashed as chunks arrive."""
-        return await self._uploads.start(repository, algorithm)
+        """A new session of user ``by``; ``algorithm`` (``?digest-algorithm=``) is hashed as
+        chunks arrive."""
+        return await self._uploads.start(repository, algorithm, by=by)
 
     async def upload_status(self, repository: RepositoryName, upload_id: str) -> UploadStatus:
         return await self._uploads.status(repository, upload_id)
@@ -163,6 +197,8 @@ class HostedContent:
             # A fresh mtime gives the blob its grace period again, as an upload would.
             if not await asyncio.to_thread(touch, self.layout.store.blob(digest)):
                 return False  # linked, but the bytes are gone: upload them instead
+            size = await self._store.blobs.size(digest)
+            await self._ledger.charge(repository.namespace, digest, size or 0)
             await self._metadata.link_blob(repository, digest)
         return True
 
@@ -179,6 +215,7 @@ class HostedContent:
 
     async def delete_manifest(self, repository: RepositoryName, digest: Digest) -> None:
         await self._manifests.delete(repository, digest)
+        await self._released(repository, digest)
 
     async def delete_tag(self, repository: RepositoryName, tag: str) -> None:
         await self._manifests.delete_tag(repository, tag)
@@ -186,6 +223,15 @@ class HostedContent:
     async def delete_blob(self, repository: RepositoryName, digest: Digest) -> None:
         if not await self._metadata.unlink_blob(repository, digest):
             raise _blob_unknown(repository, digest)
+        await self._released(repository, digest)
+
+    async def _released(self, repository: RepositoryName, digest: Digest) -> None:
+        """Uncount ``digest`` once no repository of the organization holds it. (A push of
+        the same digest to another of its repositories at this very moment may be
+        uncounted too; the next recount, at ``imagegate gc``, counts it again.)"""
+        org = repository.namespace
+        if not await asyncio.to_thread(usage.holds, self.layout, org, digest):
+            await self._ledger.release(org, digest)
 
 
 def _blob_unknown(repository: RepositoryName, digest: Digest) -> BlobUnknown:

@@ -8,9 +8,16 @@ is kept incrementally while this process owns the session; after a restart (or a
 that failed halfway) the file is hashed again from disk at the final PUT.
 
 Memory stays flat: bodies are cut into ``CHUNK_SIZE`` pieces, each written (and hashed)
-in a worker thread. Sessions are bounded in number and expire after ``ttl_seconds``
-without a write, purged when the registry starts and lazily afterwards. One process
-serves a session at a time (the in-memory lock orders requests on it).
+in a worker thread. One process serves a session at a time (the in-memory lock orders
+requests on it).
+
+One writer must not be able to block every push, so sessions are bounded in all
+(``max_uploads``), per user (``max_per_user``) and per repository (``max_per_repository``),
+and expire after ``ttl_seconds`` without a write (purged when the registry starts, by a
+rescan at most every ``rescan_seconds`` when a bound is reached, and lazily). Their bytes
+count against the organization's storage quota: an upload that outgrows what the quota
+leaves is dropped as soon as it does, and a finished one is counted (``StorageLedger``)
+before it is published; a refused one leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -32,13 +39,15 @@ from typing import TYPE_CHECKING
 from imagegate.core.digests import Digest
 from imagegate.core.errors import (
     BlobUploadUnknown,
+    Denied,
     DigestInvalid,
     RangeInvalid,
     SizeInvalid,
     TooManyRequests,
 )
 from imagegate.core.names import RepositoryName, parse_repository
-from imagegate.hosted.interfaces import UploadStatus
+from imagegate.core.quota import StorageUsage, over_quota
+from imagegate.hosted.interfaces import StorageLedger, Unmetered, UploadStatus
 from imagegate.hosted.layout import HostedLayout
 from imagegate.hosted.locking import GcLock
 from imagegate.hosted.metadata import HostedMetadata, touch
@@ -49,15 +58,28 @@ if TYPE_CHECKING:
     from hashlib import _Hash
 
 MAX_UPLOADS = 1000
-UPLOAD_TTL_SECONDS = 24 * 3600.0
+MAX_UPLOADS_PER_USER = 50  # docker pushes 5 layers at once, skopeo 6: ten parallel pushes
+MAX_UPLOADS_PER_REPOSITORY = 100
+# Idle: no byte received. A client resumes a broken upload within seconds or minutes.
+UPLOAD_TTL_SECONDS = 15 * 60.0
+RESCAN_SECONDS = 5.0
 ALGORITHMS = ("sha256", "sha512")
 _ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """Who holds a session open, for the bounds."""
+
+    repository: str
+    owner: str
 
 
 @dataclass
 class _Session:
     upload_id: str
     repository: RepositoryName
+    owner: str  # the user who started it ("" for one of an older version)
     algorithm: str
     directory: Path
     offset: int  # bytes written to ``data``; only changed by the worker thread that wrote
@@ -72,6 +94,10 @@ class _Session:
 
     def status(self) -> UploadStatus:
         return UploadStatus(self.upload_id, self.repository, self.offset)
+
+    @property
+    def opened(self) -> _Opened:
+        return _Opened(self.repository.full, self.owner)
 
     async def settle(self) -> None:
         if self.busy is not None:
@@ -110,6 +136,13 @@ def _hash_file(path: Path, algorithm: str) -> _Hash:
     return hasher
 
 
+def _read_info(directory: Path) -> tuple[_Opened, str]:
+    """Who holds the session in ``directory`` and its hash algorithm; blocking."""
+    info = json.loads((directory / "info").read_text())
+    opened = _Opened(str(info["repository"]), str(info.get("by", "")))
+    return opened, str(info["algorithm"])
+
+
 def _unknown(upload_id: str) -> BlobUploadUnknown:
     return BlobUploadUnknown(
         f"upload {upload_id} is unknown: it finished, was cancelled or expired; "
@@ -125,65 +158,108 @@ class UploadSessions:
         metadata: HostedMetadata,
         gc_lock: GcLock,
         *,
+        ledger: StorageLedger | None = None,
         max_uploads: int = MAX_UPLOADS,
+        max_per_user: int = MAX_UPLOADS_PER_USER,
+        max_per_repository: int = MAX_UPLOADS_PER_REPOSITORY,
         ttl_seconds: float = UPLOAD_TTL_SECONDS,
+        rescan_seconds: float = RESCAN_SECONDS,
     ) -> None:
         self._layout = layout
         self._metadata = metadata
         self._gc_lock = gc_lock
+        self._ledger = ledger or Unmetered()
         self.max_uploads = max_uploads
+        self.max_per_user = max_per_user
+        self.max_per_repository = max_per_repository
         self.ttl_seconds = ttl_seconds
+        self.rescan_seconds = rescan_seconds
         self._sessions: dict[str, _Session] = {}  # the ones this process has touched
-        self._ids: set[str] | None = None  # every session on disk, once scanned
+        self._open: dict[str, _Opened] | None = None  # every session on disk, once scanned
         self._scanned = 0.0
         self._start_lock = asyncio.Lock()
 
-    def purge_expired(self) -> set[str]:
-        """Remove expired and broken sessions; the ids left. Blocking (startup, or a thread)."""
+    def purge_expired(self) -> dict[str, _Opened]:
+        """Remove expired and broken sessions; who holds the ones left. Blocking (startup,
+        or a thread)."""
         cutoff = time.time() - self.ttl_seconds
-        alive = set()
+        alive: dict[str, _Opened] = {}
         try:
             entries = list(os.scandir(self._layout.uploads))
         except FileNotFoundError:
-            return set()
+            return alive
         for entry in entries:
             session = self._sessions.get(entry.name)
             if session is not None and session.lock.locked():
-                alive.add(entry.name)  # in use right now
+                alive[entry.name] = session.opened  # in use right now
                 continue
+            opened = None
             try:
-                fresh = os.stat(Path(entry.path) / "data").st_mtime >= cutoff
-                info = (Path(entry.path) / "info").is_file()
-            except FileNotFoundError:
-                fresh = info = False
-            if fresh and info and _ID.fullmatch(entry.name):
-                alive.add(entry.name)
+                if os.stat(Path(entry.path) / "data").st_mtime >= cutoff:
+                    opened = _read_info(Path(entry.path))[0]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            if opened is not None and _ID.fullmatch(entry.name):
+                alive[entry.name] = opened
             else:
                 shutil.rmtree(entry.path, ignore_errors=True)
                 self._sessions.pop(entry.name, None)
         return alive
 
-    async def start(self, repository: RepositoryName, algorithm: str = "sha256") -> UploadStatus:
+    def _bound(self, opened: _Opened) -> TooManyRequests | None:
+        """The bound a new session held by ``opened`` would break, if any."""
+        assert self._open is not None
+        held = self._open.values()
+        idle = f"idle uploads expire after {self.ttl_seconds / 60:g} minutes"
+        if len(self._open) >= self.max_uploads:
+            return TooManyRequests(
+                f"too many blob uploads in progress ({self.max_uploads}): finish or cancel "
+                f"some, or retry later ({idle})",
+                detail={"max_uploads": self.max_uploads},
+            )
+        if sum(1 for other in held if other.owner == opened.owner) >= self.max_per_user:
+            return TooManyRequests(
+                f"{opened.owner or 'you'} has {self.max_per_user} blob uploads in progress, "
+                f"as many as one user may: finish or cancel some, or retry later ({idle})",
+                detail={"max_uploads_per_user": self.max_per_user},
+            )
+        if sum(1 for o in held if o.repository == opened.repository) >= self.max_per_repository:
+            return TooManyRequests(
+                f"{opened.repository} has {self.max_per_repository} blob uploads in progress, "
+                f"as many as one repository may: finish or cancel some, or retry later ({idle})",
+                detail={"max_uploads_per_repository": self.max_per_repository},
+            )
+        return None
+
+    async def start(
+        self, repository: RepositoryName, algorithm: str = "sha256", *, by: str = ""
+    ) -> UploadStatus:
         if algorithm not in ALGORITHMS:
             raise DigestInvalid(
                 f"unsupported digest algorithm {algorithm!r}: use sha256 or sha512",
                 detail={"algorithm": algorithm},
             )
+        usage = await self._ledger.usage(repository.namespace)
+        if usage.quota is not None and usage.used >= usage.quota:
+            raise over_quota(usage)
+        opened = _Opened(repository.full, by)
         async with self._start_lock:
-            stale = time.time() - self._scanned > min(self.ttl_seconds, 3600)
-            if self._ids is None or stale or len(self._ids) >= self.max_uploads:
-                self._ids = await asyncio.to_thread(self.purge_expired)
+            since = time.time() - self._scanned
+            if (
+                self._open is None
+                or since > min(self.ttl_seconds, 3600)
+                # At a bound, look again for expired sessions (and other processes'), but
+                # not on every attempt: a scan reads every session, under this lock.
+                or (self._bound(opened) is not None and since > self.rescan_seconds)
+            ):
+                self._open = await asyncio.to_thread(self.purge_expired)
                 self._scanned = time.time()
-            if len(self._ids) >= self.max_uploads:
-                raise TooManyRequests(
-                    f"too many blob uploads in progress ({self.max_uploads}): finish or cancel "
-                    f"some, or retry later (idle uploads expire after "
-                    f"{self.ttl_seconds / 3600:g} h)",
-                    detail={"max_uploads": self.max_uploads},
-                )
+            refused = self._bound(opened)
+            if refused is not None:
+                raise refused
             upload_id = secrets.token_hex(16)
             directory = self._layout.upload(upload_id)
-            info = json.dumps({"repository": repository.full, "algorithm": algorithm})
+            info = json.dumps({"repository": repository.full, "algorithm": algorithm, "by": by})
 
             def create() -> None:
                 directory.mkdir(parents=True)
@@ -191,9 +267,9 @@ class UploadSessions:
                 files.write_atomic(self._layout.store.tmp, directory / "info", info.encode())
 
             await asyncio.to_thread(create)
-            self._ids.add(upload_id)
+            self._open[upload_id] = opened
         session = _Session(
-            upload_id, repository, algorithm, directory, 0, hashlib.new(algorithm), time.time()
+            upload_id, repository, by, algorithm, directory, 0, hashlib.new(algorithm), time.time()
         )
         self._sessions[upload_id] = session
         return session.status()
@@ -218,21 +294,32 @@ class UploadSessions:
         """A session left by an earlier process (or expired, or half-made by a crash)."""
         directory = self._layout.upload(upload_id)
         try:
-            info = json.loads((directory / "info").read_text())
-            repository = parse_repository(info["repository"])
-            algorithm = str(info["algorithm"])
+            opened, algorithm = _read_info(directory)
+            repository = parse_repository(opened.repository)
             stat = os.stat(directory / "data")
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return _Session(
-            upload_id, repository, algorithm, directory, stat.st_size, None, stat.st_mtime
+            upload_id,
+            repository,
+            opened.owner,
+            algorithm,
+            directory,
+            stat.st_size,
+            None,
+            stat.st_mtime,
         )
 
     async def _forget(self, session: _Session) -> None:
         self._sessions.pop(session.upload_id, None)
-        if self._ids is not None:
-            self._ids.discard(session.upload_id)
+        if self._open is not None:
+            self._open.pop(session.upload_id, None)
         await asyncio.to_thread(shutil.rmtree, session.directory, True)
+
+    async def _room(self, repository: RepositoryName) -> StorageUsage | None:
+        """The organization's usage while it has a quota (what an upload may grow to)."""
+        usage = await self._ledger.usage(repository.namespace)
+        return usage if usage.quota is not None else None
 
     async def status(self, repository: RepositoryName, upload_id: str) -> UploadStatus:
         # No lock: a PATCH in progress may hold it; its flushed bytes are reported.
@@ -247,9 +334,10 @@ class UploadSessions:
         length: int | None,
     ) -> UploadStatus:
         session = await self._get(repository, upload_id)
+        room = await self._room(repository)
         async with session.lock:
             await session.settle()
-            await self._receive(session, body, start, length)
+            await self._receive(session, body, start, length, room)
             return session.status()
 
     async def _write(self, session: _Session, piece: bytes, sync: bool = False) -> None:
@@ -260,7 +348,12 @@ class UploadSessions:
         session.busy = None
 
     async def _receive(
-        self, session: _Session, body: AsyncIterator[bytes], start: int | None, length: int | None
+        self,
+        session: _Session,
+        body: AsyncIterator[bytes],
+        start: int | None,
+        length: int | None,
+        room: StorageUsage | None,
     ) -> None:
         if start is not None and start != session.offset:
             raise RangeInvalid(
@@ -284,6 +377,11 @@ class UploadSessions:
                 raise
             received += len(chunk)
             buffer += chunk
+            if room is not None and session.offset + len(buffer) > (room.remaining or 0):
+                # Past what the quota leaves, even if the digest turns out to be one the
+                # organization holds already: refused now, not after the last byte.
+                await self._forget(session)
+                raise over_quota(room, session.offset + len(buffer))
             while len(buffer) >= CHUNK_SIZE:
                 piece = bytes(buffer[:CHUNK_SIZE])
                 del buffer[:CHUNK_SIZE]
@@ -314,10 +412,11 @@ class UploadSessions:
         length: int | None,
     ) -> Digest:
         session = await self._get(repository, upload_id)
+        room = await self._room(repository) if body is not None else None
         async with session.lock:
             await session.settle()
             if body is not None:
-                await self._receive(session, body, start, length)
+                await self._receive(session, body, start, length, room)
             actual = await self._digest(session, digest.algorithm)
             if actual != digest:
                 raise DigestInvalid(
@@ -326,6 +425,11 @@ class UploadSessions:
                     detail={"expected": str(digest), "actual": str(actual)},
                 )
             async with self._gc_lock.shared():
+                try:
+                    await self._ledger.charge(repository.namespace, digest, session.offset)
+                except Denied:
+                    await self._forget(session)  # refused: nothing of it stays
+                    raise
                 await asyncio.shield(asyncio.to_thread(self._publish, session, digest))
                 await self._metadata.link_blob(repository, digest)
             await self._forget(session)

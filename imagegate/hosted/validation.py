@@ -7,12 +7,12 @@ Whether the blobs and child manifests it names exist is for ``manifests`` to ask
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from imagegate.core.digests import Digest
 from imagegate.core.errors import DigestInvalid, ManifestInvalid
+from imagegate.core.inputs import JsonInvalid, load_json
 from imagegate.hosted.errors import ManifestTooLarge
 from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES
 from imagegate.proxy.descriptors import (
@@ -86,7 +86,9 @@ def _media_type(content_type: str, document: dict[str, Any]) -> str:
             media_type=declared,
         )
     media_type = declared or sent
-    if media_type.lower() not in MANIFEST_TYPES:
+    # ASCII first: str.lower() maps a few other letters (the Kelvin sign) to ASCII ones,
+    # and the type is served back as a header, which only takes Latin-1.
+    if not media_type.isascii() or media_type.lower() not in MANIFEST_TYPES:
         raise _invalid(
             f"unsupported manifest media type {media_type!r}: use one of "
             + ", ".join(MANIFEST_TYPES),
@@ -103,8 +105,8 @@ def validate_manifest(content_type: str, body: bytes) -> ValidManifest:
             detail={"size": len(body), "limit": MAX_MANIFEST_BYTES},
         )
     try:
-        document = json.loads(body)
-    except ValueError as exc:
+        document = load_json(body)
+    except JsonInvalid as exc:
         raise _invalid(f"manifest is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise _invalid("manifest must be a JSON object")

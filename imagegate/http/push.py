@@ -8,6 +8,7 @@ repositories; everything else is read-only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -19,9 +20,12 @@ from starlette.responses import Response
 from imagegate.core.digests import Digest
 from imagegate.core.errors import (
     BlobUploadInvalid,
+    BlobUploadUnknown,
+    Denied,
     DigestInvalid,
     SizeInvalid,
 )
+from imagegate.core.inputs import whole_number
 from imagegate.core.names import RepositoryName, parse_reference, parse_repository
 from imagegate.core.permissions import Permission
 from imagegate.hosted.errors import ManifestTooLarge
@@ -29,12 +33,15 @@ from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES, HostedRegistry, Uplo
 from imagegate.http.authorize import Authorizer
 
 logger = logging.getLogger("imagegate.push")
+MAX_DRAINED_BYTES = 1024**3
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?")
 
 
 class RepositoryCreator(Protocol):
     async def ensure(self, repository: RepositoryName) -> bool:
-        """Create the hosted repository on first push (idempotent)."""
+        """Create the hosted repository on first push (idempotent). Called once content
+        is stored in it: a push refused before that (too many uploads, the quota used
+        up) leaves no empty repository behind."""
         ...
 
 
@@ -60,25 +67,34 @@ class PushAPI:
             request, raw_name, "upload", "", Permission.WRITE, mount_from=mount and source
         )
         repository = decision.repository
-        await self._repositories.ensure(repository)
         if mount and source:
             digest = Digest.parse(mount)
             readable = await self._authorizer.may_pull(request, identity, source, str(digest))
             if readable and await self._hosted.mount(repository, digest, parse_repository(source)):
+                await self._repositories.ensure(repository)
                 return _blob_created(raw_name, digest)
-        if query.get("digest"):
-            digest = Digest.parse(query["digest"])
-            upload = await self._hosted.start_upload(repository)
+        whole = Digest.parse(query["digest"]) if query.get("digest") else None
+        upload = await self._hosted.start_upload(repository, by=identity.username or "")
+        if whole is not None:
             try:
-                stored = await self._hosted.finish(
-                    repository, upload.upload_id, digest, request.stream(), None, _length(request)
-                )
+                async with _heard_out(request):
+                    stored = await self._hosted.finish(
+                        repository,
+                        upload.upload_id,
+                        whole,
+                        request.stream(),
+                        None,
+                        _length(request),
+                    )
             except BaseException:
-                # The client never saw this session: do not let it hold a slot.
-                await self._hosted.cancel(repository, upload.upload_id)
+                # The client never saw this session: do not let it hold a slot (a refusal
+                # of the quota has dropped it already).
+                with contextlib.suppress(BlobUploadUnknown):
+                    await self._hosted.cancel(repository, upload.upload_id)
                 raise
+            await self._repositories.ensure(repository)
             return _blob_created(raw_name, stored)
-        return _upload_response(raw_name, await self._hosted.start_upload(repository), 202)
+        return _upload_response(raw_name, upload, 202)
 
     async def upload(self, request: Request, raw_name: str, upload_id: str) -> Response:
         """``GET|PATCH|PUT|DELETE <location>``: status, append, finish, cancel."""
@@ -94,9 +110,10 @@ class PushAPI:
         start = _range_start(request)
         if request.method == "PATCH":
             try:
-                status = await self._hosted.append(
-                    repository, upload_id, request.stream(), start, _length(request)
-                )
+                async with _heard_out(request):
+                    status = await self._hosted.append(
+                        repository, upload_id, request.stream(), start, _length(request)
+                    )
             except ClientDisconnect:
                 # What arrived is kept; the client asks the upload's status and resumes.
                 logger.info(
@@ -110,9 +127,11 @@ class PushAPI:
             raise DigestInvalid("the final PUT of an upload needs ?digest=<algorithm:hex>")
         digest = Digest.parse(digest_value)
         body = request.stream() if _has_body(request) else None
-        stored = await self._hosted.finish(
-            repository, upload_id, digest, body, start, _length(request)
-        )
+        async with _heard_out(request):
+            stored = await self._hosted.finish(
+                repository, upload_id, digest, body, start, _length(request)
+            )
+        await self._repositories.ensure(repository)
         return _blob_created(raw_name, stored)
 
     async def put_manifest(self, request: Request, raw_name: str, ref: str) -> Response:
@@ -120,8 +139,8 @@ class PushAPI:
         reference = parse_reference(ref)
         body = await _read_limited(request.stream(), MAX_MANIFEST_BYTES)
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip()
-        await self._repositories.ensure(repository)
         pushed = await self._hosted.put_manifest(repository, reference, media_type, body)
+        await self._repositories.ensure(repository)
         headers = {
             "Location": f"/v2/{raw_name}/manifests/{pushed.digest}",
             "Docker-Content-Digest": str(pushed.digest),
@@ -148,6 +167,23 @@ class PushAPI:
         return Response(status_code=202)
 
 
+@contextlib.asynccontextmanager
+async def _heard_out(request: Request) -> AsyncIterator[None]:
+    """Read the rest of the body of an upload refused midway (the quota), discarding it,
+    before the refusal is sent: a server that closes a connection with unread bytes
+    resets it, and the client, still writing, never reads why ("broken pipe")."""
+    try:
+        yield
+    except Denied:
+        drained = 0
+        with contextlib.suppress(ClientDisconnect, RuntimeError):  # RuntimeError: all read
+            async for chunk in request.stream():
+                drained += len(chunk)
+                if drained > MAX_DRAINED_BYTES:
+                    break  # past this, the client has to do without the reason
+        raise
+
+
 def _blob_created(raw_name: str, digest: Digest) -> Response:
     headers = {"Location": f"/v2/{raw_name}/blobs/{digest}", "Docker-Content-Digest": str(digest)}
     return Response(status_code=201, headers=headers)
@@ -167,9 +203,10 @@ def _length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
-        raise SizeInvalid(f"Content-Length {value!r} is not a number of bytes")
-    return int(value)
+    length = whole_number(value)
+    if length is None:
+        raise SizeInvalid(f"Content-Length {value[:40]!r} is not a number of bytes")
+    return length
 
 
 def _has_body(request: Request) -> bool:
@@ -185,11 +222,12 @@ def _range_start(request: Request) -> int | None:
     if value is None:
         return None
     match = _CONTENT_RANGE.fullmatch(value.strip())
-    if match is None:
+    start, end = (whole_number(match[1]), whole_number(match[2])) if match else (None, None)
+    if start is None or end is None:
         raise BlobUploadInvalid(
-            f"Content-Range {value!r} is not <start>-<end>", detail={"content_range": value}
+            f"Content-Range {value[:80]!r} is not <start>-<end>",
+            detail={"content_range": value[:80]},
         )
-    start, end = int(match[1]), int(match[2])
     if end < start:
         raise BlobUploadInvalid(f"Content-Range {value!r} ends before it starts")
     return start

@@ -31,6 +31,7 @@ from imagegate.core.errors import (
     Unavailable,
     Unsupported,
 )
+from imagegate.core.inputs import text_problem
 from imagegate.core.names import RepositoryName, parse_reference
 from imagegate.core.policy import Decision
 from imagegate.core.signin import Refusal, SignInRefusal
@@ -47,6 +48,13 @@ ACCEPT_SPLIT = re.compile(r"\s*,\s*")
 
 class PaginationNumberInvalid(RegistryError):
     code = "PAGINATION_NUMBER_INVALID"
+    status = 400
+
+
+class QueryInvalid(RegistryError):
+    """A query parameter that is not text (a NUL character): no name or tag can match it."""
+
+    code = "UNSUPPORTED"
     status = 400
 
 
@@ -126,6 +134,17 @@ class RegistryAPI:
 
     async def dispatch(self, request: Request) -> Response:
         path: str = request.path_params["path"]
+        # Before anything is logged, recorded or looked up (``last`` in the database).
+        problem = text_problem(path)
+        if problem is not None:
+            raise NameInvalid(f"the path {'/v2/' + path!r} is not valid text: {problem}")
+        for parameter, value in request.query_params.multi_items():
+            problem = text_problem(value)
+            if problem is not None:
+                raise QueryInvalid(
+                    f"query parameter {parameter} is not valid text: {problem}",
+                    detail={"parameter": parameter},
+                )
         if path == "_catalog":
             if request.method != "GET":
                 raise Unsupported(f"{request.method} is not supported on /v2/_catalog")

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from imagegate.audit.events import INCORRECT_CREDENTIALS, AuditSink, login
 from imagegate.auth.tokens import IssuedToken, TokenIssuer
 from imagegate.core.errors import RegistryError, TooManyRequests, Unauthorized
+from imagegate.core.inputs import text_problem
 from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.scopes import Scope, TooManyScopes, parse_scopes
 from imagegate.core.signin import SignInRefusal
@@ -112,6 +113,10 @@ class TokenEndpoint:
             request.state.user = "anonymous"
             return ""
         name, secret = credentials
+        if text_problem(name) or text_problem(secret):
+            # No account has such a name or password, and neither the database nor the
+            # audit trail takes a NUL: a failed login, recorded with what can be shown.
+            name, secret = name.replace("\x00", "\ufffd"), ""
         client = request.client.host if request.client else None
         try:
             username = await self._authenticate(name, secret, client=client)

@@ -9,13 +9,13 @@ repository's: see ``proxy.manifests``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from imagegate.core.digests import Digest
 from imagegate.core.errors import DigestInvalid
+from imagegate.core.inputs import load_json
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -39,7 +39,7 @@ class References:
 def parse_json(body: bytes) -> dict[str, Any]:
     """The manifest as a JSON object; empty when it is not one (it is stored regardless)."""
     try:
-        parsed = json.loads(body)
+        parsed = load_json(body)
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from imagegate.core.errors import RangeInvalid
+from imagegate.core.inputs import whole_number
 from imagegate.proxy.interfaces import ByteRange
 
 
@@ -27,17 +28,18 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     first, last = first.strip(), last.strip()
     if unit.strip().lower() != "bytes" or not dash or "," in spec:
         return None
-    if not (first.isdigit() or not first) or not (last.isdigit() or not last):
-        return None
-    if not first:  # a suffix: the last n bytes
-        if not last:
+    start, end = whole_number(first), whole_number(last)
+    if (first and start is None) or (last and end is None):
+        return None  # not digits, or more of them than any blob's size has
+    if start is None:  # a suffix: the last ``count`` bytes
+        count = end
+        if count is None:
             return None
-        count = int(last)
         if count == 0 or size == 0:
             raise _unsatisfiable(header, size)
         return ByteRange(max(size - count, 0), size - 1, size)
-    start = int(first)
-    end = int(last) if last else size - 1
+    if end is None:
+        end = size - 1
     if start >= size or end < start:
         raise _unsatisfiable(header, size)
     return ByteRange(start, min(end, size - 1), size)

@@ -3,13 +3,14 @@
 ``accounts`` (users, passwords, access tokens, signing in), ``orgs`` (organizations,
 teams, members), ``repositories`` (hosted repositories and team permissions on them),
 ``sessions`` (signed-in sessions of the API and the console, each tied to its
-credential), ``access`` (image access settings and the pull and write decisions), ``allowlist``
-(each organization's repository allowlist) and ``publishers``
-(publisher status: overrides and Docker Hub's badges). Every method is one
-transaction, so a failed command leaves nothing half-written, and reads go to the
-database each time, so a change applies to the very next request of every process.
-Two helpers of ``accounts`` keep state in memory instead: ``credential_cache``
-(passwords that verified, briefly) and ``throttle`` (limits on sign-in attempts).
+credential), ``access`` (image access settings and the pull and write decisions),
+``allowlist`` (each organization's repository allowlist), ``publishers`` (publisher
+status: overrides and Docker Hub's badges) and ``quotas`` (organizations' storage quotas
+and usage). Every method is one transaction, so a failed command leaves nothing
+half-written, and reads go to the database each time, so a change applies to the very
+next request of every process. Two helpers of ``accounts`` keep state in memory instead:
+``credential_cache`` (passwords that verified, briefly) and ``throttle`` (limits on
+sign-in attempts).
 
 ``open_services`` builds them all on one ``Database`` (migrating it first); the
 composition root and the CLI use it and nothing else.
@@ -37,6 +38,7 @@ from imagegate.services.errors import (
 )
 from imagegate.services.orgs import OrganizationService
 from imagegate.services.publishers import PublisherService
+from imagegate.services.quotas import QuotaService
 from imagegate.services.repositories import RepositoryService
 from imagegate.services.sessions import SessionService
 from imagegate.services.signin import SignInService
@@ -51,6 +53,7 @@ __all__ = [
     "NotFound",
     "OrganizationService",
     "PublisherService",
+    "QuotaService",
     "RepositoryService",
     "ServiceError",
     "Services",
@@ -77,6 +80,7 @@ class Services:
     signin: SignInService  # the instance ``access`` consults: one cache of registry.json
     audit: AuditService
     sessions: SessionService
+    quotas: QuotaService
 
 
 async def open_services(
@@ -107,6 +111,7 @@ async def open_services(
         signin=signin,
         audit=AuditService(database),
         sessions=SessionService(database, accounts, signin),
+        quotas=QuotaService(database),
     )
 
 

@@ -235,7 +235,7 @@ class FilesystemBlobStore:
     async def create(self, algorithm: str = "sha256") -> FilesystemBlobWriter:
         path = files.temporary_path(self.layout.tmp)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        fd = await asyncio.to_thread(os.open, path, flags, 0o644)
+        fd = await asyncio.to_thread(os.open, path, flags, 0o600)  # private, whatever the umask
         return FilesystemBlobWriter(self.layout, path, fd, algorithm)
 
     async def writable(self) -> bool:

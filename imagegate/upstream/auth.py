@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import re
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from imagegate.core.errors import UpstreamError
+from imagegate.core.inputs import load_json
 from imagegate.upstream.errors import UpstreamUnreachable, upstream_message
 
 logger = logging.getLogger("imagegate.upstream.auth")
@@ -168,7 +168,7 @@ class UpstreamAuth:
 
 def _token_from(realm: str, body: bytes) -> tuple[str, int]:
     try:
-        parsed: Any = json.loads(body)
+        parsed: Any = load_json(body)
         token = parsed.get("token") or parsed.get("access_token")
         expires_in = int(parsed.get("expires_in") or DEFAULT_EXPIRES_IN)
     except (ValueError, AttributeError, TypeError) as exc:

@@ -8,7 +8,6 @@ here (see ``errors``); callers see only registry errors.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from imagegate.core.errors import (
     RegistryError,
     UpstreamError,
 )
+from imagegate.core.inputs import load_json
 from imagegate.core.names import RepositoryName
 from imagegate.proxy.interfaces import CHUNK_SIZE, TagPage
 from imagegate.upstream.auth import UpstreamAuth
@@ -309,7 +309,7 @@ class UpstreamClient:
 
 def _tags_from(upstream: str, repository: RepositoryName, body: bytes) -> list[str]:
     try:
-        parsed: Any = json.loads(body)
+        parsed: Any = load_json(body)
         tags = parsed.get("tags") or []
     except (ValueError, AttributeError) as exc:
         raise UpstreamError(

@@ -11,7 +11,6 @@ ManifestUnknown / BlobUnknown / NameUnknown   404
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from imagegate.core.errors import (
@@ -22,6 +21,7 @@ from imagegate.core.errors import (
     Unavailable,
     UpstreamError,
 )
+from imagegate.core.inputs import load_json
 from imagegate.core.names import RepositoryName
 
 
@@ -32,7 +32,7 @@ class UpstreamUnreachable(Unavailable):
 def upstream_message(body: bytes) -> tuple[str | None, str]:
     """The first registry error in an upstream body: (code, message); raw text otherwise."""
     try:
-        parsed: Any = json.loads(body)
+        parsed: Any = load_json(body)
         first = parsed["errors"][0]
         return str(first.get("code") or "") or None, str(first.get("message") or "")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 
 from imagegate.core.errors import UpstreamError
+from imagegate.core.inputs import load_json
 from imagegate.upstream.errors import UpstreamUnreachable
 
 
@@ -18,7 +18,7 @@ def media_type_of(response: aiohttp.ClientResponse, body: bytes | None = None) -
     if header or body is None:
         return header
     try:
-        parsed: Any = json.loads(body)
+        parsed: Any = load_json(body)
         return str(parsed.get("mediaType") or "")
     except (ValueError, AttributeError):
         return ""

@@ -429,7 +429,7 @@ CONSOLE_ROWS = [
     ),
     Row(
         "POST",
-        "/console/tokens/{token_id:int}/deactivate",
+        "/console/tokens/{token_id}/deactivate",
         console_form(303),
         params={"token_id": "doomed-console"},
         witness=tokens,

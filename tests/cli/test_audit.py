@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -131,6 +132,22 @@ def test_output_writes_the_json_lines_to_a_file(cli: Cli, recorded: None, tmp_pa
         "10.0.0.7",
     )
     assert [p.name for p in tmp_path.iterdir() if p.name != "data"] == ["export.jsonl"]
+
+
+def test_output_is_private_to_its_owner(cli: Cli, recorded: None, tmp_path: Path) -> None:
+    target = tmp_path / "export.jsonl"
+    assert cli("audit", "--output", str(target)).code == 0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # who pulled what, from where
+
+
+def test_output_into_a_missing_directory_names_it(cli: Cli, recorded: None, tmp_path: Path) -> None:
+    target = tmp_path / "exports" / "audit.jsonl"
+    result = cli("audit", "--output", str(target))
+    assert (result.code, result.out) == (1, "")
+    assert result.err == (
+        f"imagegate: error: cannot write {target}: the directory {target.parent} does not "
+        f"exist; create it first (mkdir -p {target.parent})\n"
+    )
 
 
 def test_limit_keeps_the_newest_and_says_so(cli: Cli, recorded: None) -> None:

@@ -180,6 +180,35 @@ def test_an_invalid_organization_writes_nothing(run: Run, tmp_path: Path, action
     assert list(target.parent.iterdir()) == []
 
 
+@pytest.mark.parametrize("action", ["registry-json", "mobileconfig", "plist", "reg"])
+def test_output_into_a_missing_directory_names_it(run: Run, tmp_path: Path, action: str) -> None:
+    target = tmp_path / "absent" / "file"
+    result = run("enforce-sign-in", action, "--org", "acme", "--output", str(target))
+    assert (result.code, result.out) == (1, b"")
+    assert result.err == (
+        f"imagegate: error: cannot write {target}: the directory {target.parent} does not "
+        f"exist; create it first (mkdir -p {target.parent})\n"
+    )
+    assert not target.parent.exists()
+
+
+def test_output_onto_a_directory_or_under_a_file_says_so(run: Run, tmp_path: Path) -> None:
+    onto = run("enforce-sign-in", "plist", "--org", "acme", "--output", str(tmp_path))
+    assert (
+        onto.err
+        == f"imagegate: error: cannot write {tmp_path}: it is a directory; give a file name\n"
+    )
+    a_file = tmp_path / "plain"
+    a_file.write_bytes(b"")
+    under = run("enforce-sign-in", "reg", "--org", "acme", "--output", str(a_file / "x.reg"))
+    assert (
+        under.err
+        == f"imagegate: error: cannot write {a_file / 'x.reg'}: {a_file} is not a directory\n"
+    )
+    assert (onto.code, under.code) == (1, 1)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plain"]
+
+
 def test_install_is_only_for_this_machines_os(run: Run) -> None:
     result = run(
         "enforce-sign-in", "registry-json", "--org", "acme", "--os", "windows", "--install"

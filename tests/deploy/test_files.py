@@ -90,3 +90,13 @@ def test_missing_parents_are_created_0755_when_asked(
         assert stat.S_IMODE(directory.stat().st_mode) == 0o755
     with pytest.raises(FileNotFoundError):
         write_atomically(tmp_path / "absent" / "registry.json", b"{}")
+
+
+def test_parents_cannot_be_made_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "usr").write_bytes(b"")
+    target = tmp_path / "usr" / "share" / "registry.json"
+    with pytest.raises(NotADirectoryError) as raised:
+        write_atomically(target, b"{}", create_parents=True)
+    assert str(raised.value) == (
+        f"cannot create {tmp_path / 'usr' / 'share'}: {tmp_path / 'usr'} is not a directory"
+    )

@@ -39,7 +39,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--strict", action="store_true", help="do not tolerate the open findings of known.py"
     )
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # replayed inputs may follow the options
 
 
 def _load(name: str, target: Target) -> Harness:

@@ -7,8 +7,11 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from imagegate.config import Settings
+import pytest
+
+from imagegate.config import Settings, load_settings
 from imagegate.core.digests import Digest
+from imagegate.core.errors import TooManyRequests
 from imagegate.hosted.interfaces import HostedRegistry
 from imagegate.hosted.registry import HostedContent
 from imagegate.storage.filesystem import open_filesystem_store
@@ -35,6 +38,16 @@ async def test_from_settings_shares_the_cache_dir_and_purges_at_startup(tmp_path
     assert await cache.blobs.size(digest) == 6  # one store, shared by digest
     assert await second.ready()
     await second.close()
+
+
+async def test_from_settings_takes_the_upload_limits(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"IMAGEGATE_DATA_DIR": str(tmp_path), "IMAGEGATE_UPLOAD_SESSIONS_PER_USER": "1"}
+    )
+    hosted = HostedContent.from_settings(settings)
+    await hosted.start_upload(APP, by="mallory")
+    with pytest.raises(TooManyRequests, match="mallory has 1 blob uploads in progress"):
+        await hosted.start_upload(APP, by="mallory")
 
 
 async def test_a_cancelled_request_keeps_what_arrived(hosted: HostedContent) -> None:

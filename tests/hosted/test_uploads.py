@@ -239,7 +239,7 @@ async def test_idle_sessions_expire_lazily(store: ContentStore) -> None:
 
 
 async def test_open_sessions_are_bounded(store: ContentStore) -> None:
-    hosted = HostedContent(store, max_uploads=2)
+    hosted = HostedContent(store, max_uploads=2, rescan_seconds=0)
     first = await hosted.start_upload(APP)
     await hosted.start_upload(OTHER)
     with pytest.raises(TooManyRequests) as caught:
@@ -257,3 +257,74 @@ async def test_the_bound_counts_sessions_left_by_an_earlier_process(store: Conte
         await before.start_upload(APP)
     with pytest.raises(TooManyRequests):
         await HostedContent(store, max_uploads=2).start_upload(APP)
+
+
+# -- one writer cannot block every push: bounds per user and per repository, short expiry
+
+
+async def test_one_user_cannot_hold_every_session(store: ContentStore) -> None:
+    hosted = HostedContent(store, max_uploads_per_user=2)
+    first = await hosted.start_upload(APP, by="mallory")
+    await hosted.start_upload(OTHER, by="mallory")
+    with pytest.raises(TooManyRequests) as caught:
+        await hosted.start_upload(APP, by="mallory")
+    assert caught.value.status == 429
+    assert caught.value.message == (
+        "mallory has 2 blob uploads in progress, as many as one user may: finish or cancel "
+        "some, or retry later (idle uploads expire after 15 minutes)"
+    )
+    assert await hosted.start_upload(APP, by="wendy")  # everyone else pushes on
+    await hosted.cancel(APP, first.upload_id)
+    assert await hosted.start_upload(APP, by="mallory")
+
+
+async def test_one_repository_cannot_hold_every_session(store: ContentStore) -> None:
+    hosted = HostedContent(store, max_uploads_per_repository=2)
+    await hosted.start_upload(APP, by="wendy")
+    await hosted.start_upload(APP, by="mallory")
+    with pytest.raises(TooManyRequests) as caught:
+        await hosted.start_upload(APP, by="rita")
+    assert caught.value.message.startswith(
+        "acme/app has 2 blob uploads in progress, as many as one repository may"
+    )
+    assert await hosted.start_upload(OTHER, by="rita")
+
+
+async def test_the_bounds_count_each_users_sessions_left_by_an_earlier_process(
+    store: ContentStore,
+) -> None:
+    before = HostedContent(store, max_uploads_per_user=2)
+    for _ in range(2):
+        await before.start_upload(APP, by="mallory")
+    after = HostedContent(store, max_uploads_per_user=2)  # a restart: only the disk knows
+    with pytest.raises(TooManyRequests):
+        await after.start_upload(OTHER, by="mallory")
+    assert await after.start_upload(OTHER, by="wendy")
+
+
+async def test_idle_sessions_expire_after_fifteen_minutes(store: ContentStore) -> None:
+    before = HostedContent(store)
+    abandoned = await before.start_upload(APP, by="mallory")
+    paused = await before.start_upload(APP, by="wendy")
+    _age(before, abandoned.upload_id, 16 * 60)
+    _age(before, paused.upload_id, 10 * 60)
+    after = HostedContent(store)
+    assert after.purge_expired_uploads() == 1
+    assert _sessions(after) == [paused.upload_id]
+    with pytest.raises(BlobUploadUnknown):
+        await after.upload_status(APP, abandoned.upload_id)
+
+
+async def test_a_bound_looks_for_expired_sessions_again_only_now_and_then(
+    store: ContentStore,
+) -> None:
+    # Each look reads every session on disk under the lock all starts share: a user
+    # retrying at their bound must not make every start wait for it.
+    hosted = HostedContent(store, max_uploads_per_user=1, rescan_seconds=0.3)
+    held = await hosted.start_upload(APP, by="mallory")
+    _age(hosted, held.upload_id, 16 * 60)
+    with pytest.raises(TooManyRequests):
+        await hosted.start_upload(APP, by="mallory")  # looked a moment ago: not again
+    await asyncio.sleep(0.35)
+    assert await hosted.start_upload(APP, by="mallory")  # looked again: it had expired
+    assert held.upload_id not in _sessions(hosted)

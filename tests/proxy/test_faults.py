@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from imagegate.core.errors import RegistryError
 from imagegate.proxy.interfaces import CHUNK_SIZE
@@ -21,7 +23,7 @@ from tests.proxy.faults import (
     redirect_blob,
     truncate_blob,
 )
-from tests.proxy.helpers import collect, digest, repo
+from tests.proxy.helpers import collect, digest, ref, repo
 from tests.support.images import Image, build_image, push_image
 from tests.support.upstream import UpstreamRegistry, htpasswd_auth
 
@@ -114,3 +116,28 @@ async def test_a_redirect_to_another_origin_drops_credentials(
         finally:
             await faulty.stop()
             await cdn.stop()
+
+
+async def test_a_hostile_manifest_nested_too_deep_is_kept_but_names_nothing(
+    faulty: FaultyUpstream, make_content: ContentFactory, image: Image
+) -> None:
+    # 10 KB that json.loads cannot parse without a RecursionError: served as sent, as
+    # any manifest is, and it links no blob to the repository.
+    deep = b'{"schemaVersion": 2, "layers": [' + b"[" * 5000 + b"]" * 5000 + b"]}"
+    headers = {
+        "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+        "Docker-Content-Digest": f"sha256:{hashlib.sha256(deep).hexdigest()}",
+    }
+
+    async def fault(request: web.Request, upstream: FaultyUpstream) -> web.StreamResponse | None:
+        if request.path.rsplit("/", 1)[-1] not in ("deep", headers["Docker-Content-Digest"]):
+            return None
+        return web.Response(body=b"" if request.method == "HEAD" else deep, headers=headers)
+
+    faulty.fault = fault
+    content = make_content(faulty.url)
+    manifest = await content.get_manifest(repo("library/faults"), ref("deep"), [])
+    assert manifest.body == deep
+    assert not await content.store.repositories.is_linked(
+        repo("library/faults"), digest(image.layer_digests[0])
+    )

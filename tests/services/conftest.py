@@ -16,6 +16,7 @@ from imagegate.services import (
     AuditService,
     OrganizationService,
     PublisherService,
+    QuotaService,
     RepositoryService,
     Services,
     SessionService,
@@ -53,6 +54,7 @@ async def make_services(database: Database) -> AsyncIterator[MakeServices]:
             signin=signin,
             audit=AuditService(database),
             sessions=SessionService(database, accounts, signin),
+            quotas=QuotaService(database),
         )
         built.append(services)
         return services

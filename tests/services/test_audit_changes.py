@@ -330,3 +330,18 @@ async def test_refused_changes_leave_no_record(services: Services, trail: Trail)
                 await attempt
     assert await trail.take() == []
     assert "new-team" not in await services.orgs.teams("acme")
+
+
+async def test_storage_quotas(services: Services, trail: Trail) -> None:
+    with acting_as("cli:root"):
+        await services.quotas.set_quota("acme", 20 * 1024**3)
+        await services.quotas.set_quota("acme", 20 * 1024**3)  # no change
+        await services.quotas.set_quota("acme", None)
+        with pytest.raises(NotFound):
+            await services.quotas.set_quota("initech", 1)
+        with pytest.raises(InvalidInput):
+            await services.quotas.set_quota("acme", -1)
+    assert await trail.take() == [
+        ("org.quota.update", "cli:root", "acme", "acme", {"quota": None}, {"quota": 21474836480}),
+        ("org.quota.update", "cli:root", "acme", "acme", {"quota": 21474836480}, {"quota": None}),
+    ]

@@ -98,7 +98,7 @@ class Gateway(ServerProcess):
         return env
 
     def prepare(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # as imagegate makes it
 
     def command(self) -> list[str]:
         return [imagegate_binary(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]

@@ -26,6 +26,7 @@ from imagegate.http.api.framework import (
     ApiError,
     Call,
     Endpoint,
+    check_text,
     error_response,
     read_body,
     service_error,
@@ -75,6 +76,7 @@ class _Path:
             response.headers["Allow"] = allowed
             return response
         try:
+            check_text(request)
             admitted = await self._access.admit(endpoint, request)
             body = await read_body(request, endpoint.body) if endpoint.body is not None else {}
             params = {k: str(v) for k, v in request.path_params.items()}

@@ -12,7 +12,6 @@ table, so the document cannot drift from what the server does.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from imagegate.core.authorization import Caller, Need
+from imagegate.core.inputs import JsonInvalid, load_json, text_problem, whole_number
 from imagegate.services.errors import (
     AlreadyExists,
     InvalidInput,
@@ -95,21 +95,21 @@ def service_error(exc: ServiceError) -> ApiError:
 # --- dates -----------------------------------------------------------------------------
 
 
+def _utc_text(value: dt.datetime, fractions: bool) -> str:
+    # The year by hand: strftime's %Y drops leading zeros on glibc (year 92, not 0092).
+    value = value.astimezone(dt.UTC)
+    text = f"{value.year:04d}-{value:%m-%dT%H:%M:%S}"
+    return f"{text}.{value.microsecond:06d}Z" if fractions else f"{text}Z"
+
+
 def rfc3339(value: dt.datetime | None) -> str | None:
     """``2021-07-20T12:00:00.000000Z`` (Hub's form), or ``None``."""
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return None if value is None else _utc_text(value, fractions=True)
 
 
 def rfc3339_short(value: dt.datetime | None) -> str | None:
     """Seconds-only when there are no fractions, so an ``expires_at`` echoes as sent."""
-    if value is None:
-        return None
-    value = value.astimezone(dt.UTC)
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None else _utc_text(value, fractions=bool(value.microsecond))
 
 
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
@@ -119,9 +119,11 @@ def parse_date_time(value: str, name: str) -> dt.datetime:
     if _DATE_TIME.fullmatch(value) is None:
         raise ApiError(400, f"{name}: {value!r} is not a date-time such as 2029-12-31T23:59:59Z")
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed.astimezone(dt.UTC)  # 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+    except (ValueError, OverflowError):
         raise ApiError(400, f"{name}: {value!r} is not a valid date-time", field=name) from None
+    return parsed
 
 
 # --- request bodies ----------------------------------------------------------------------
@@ -148,6 +150,9 @@ def _check(value: Any, schema: Mapping[str, Any], where: str) -> None:
     elif kind == "string":
         if not isinstance(value, str):
             raise ApiError(400, f"{where} must be a string", field=where)
+        problem = text_problem(value)
+        if problem is not None:
+            raise ApiError(400, f"{where} is not valid text: {problem}", field=where)
         if len(value) > schema.get("maxLength", 10_000):
             raise ApiError(
                 400, f"{where} is longer than {schema['maxLength']} characters", field=where
@@ -179,9 +184,9 @@ async def read_body(request: Request, schema: Mapping[str, Any]) -> Json:
         if len(raw) > MAX_BODY_BYTES:
             raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "the body is not valid JSON") from None
+        body = load_json(bytes(raw)) if raw.strip() else None
+    except JsonInvalid as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if body is None:
         raise ApiError(400, "a JSON object body is required")
     _check(body, schema, "")
@@ -192,14 +197,21 @@ async def read_body(request: Request, schema: Mapping[str, Any]) -> Json:
 # --- query parameters and pages -------------------------------------------------------------
 
 
+def check_text(request: Request) -> None:
+    """Every path and query value is text a database can hold (a NUL character is not)."""
+    values = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in values:
+        problem = text_problem(str(value))
+        if problem is not None:
+            raise ApiError(400, f"{name} is not valid text: {problem}", field=name)
+
+
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 9:
-        raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
-    value = int(raw)
-    if not low <= value <= high:
+    value = whole_number(raw, 9)
+    if value is None or not low <= value <= high:
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}")
     return value
 

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from imagegate.audit.events import ACTIONS, ALLOWED, DENIED, GROUPS, AuditEvent, utcnow
 from imagegate.core.authorization import Who, reads
+from imagegate.core.inputs import whole_number
 from imagegate.http.console.charts import (
     DEFAULT_TIMELINE,
     TIMELINES,
@@ -63,8 +64,7 @@ class Filters:
         if since not in TIMELINES:
             problems.append("Choose a time window from the list.")
             since = DEFAULT_TIMELINE
-        page = visit.query("page")
-        number = int(page) if page.isdigit() and 0 < len(page) < 6 else 1
+        number = whole_number(visit.query("page"), 5) or 1
         filters = cls(
             user=visit.query("user")[:MAX_FIELD],
             repository=visit.query("repository")[:MAX_FIELD],

@@ -36,6 +36,7 @@ from imagegate.core.authorization import (
     credential_verdict,
     membership_verdict,
 )
+from imagegate.core.inputs import text_problem
 from imagegate.http.console.sessions import Session, SessionCookies
 from imagegate.services import NotFound, Services
 from imagegate.services.orgs import MemberInfo
@@ -180,11 +181,18 @@ class Console:
         self, visit: Visit, handler: Handler, need: Need, ended: Ended | None
     ) -> Response:
         request = visit.request
+        inputs = [*request.path_params.items(), *request.query_params.multi_items()]
         if request.method == "POST":
             refused = await self._read_form(visit)
             if isinstance(refused, Response):
                 return refused
             visit = refused
+            assert visit.form is not None
+            inputs += [(k, v) for k, v in visit.form.multi_items() if isinstance(v, str)]
+        for name, value in inputs:
+            problem = text_problem(str(value))
+            if problem is not None:  # before any of it reaches the database
+                return self.problem(visit, 400, "Not valid text", f"{name}: {problem}.")
         verdict = credential_verdict(need, visit.user.caller if visit.user else None)
         if verdict is Verdict.SIGN_IN:
             if request.method == "GET":
