@@ -13,12 +13,17 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagegate.config import Settings
 from imagegate.core.categories import Category, PublisherStatus
 from imagegate.core.errors import NameInvalid
-from imagegate.core.names import RepositoryName, parse_repository, validate_account_name
+from imagegate.core.names import (
+    RepositoryName,
+    parse_repository,
+    validate_account_name,
+    validate_upstream_namespace,
+)
 from imagegate.core.permissions import Permission, Visibility
 from imagegate.core.policy import ImageAccessSettings
 from imagegate.core.quota import format_size, parse_size
@@ -26,6 +31,9 @@ from imagegate.services import Services, running_services
 from imagegate.services.access import settings_document
 from imagegate.services.allowlist import canonical_repository
 from imagegate.services.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:  # the storage machinery is imported only by the commands that use it
+    from imagegate.hosted.usage import Held
 
 Command = Callable[[argparse.Namespace, Services], Awaitable[None]]
 # A command that needs no database, only the settings (``gc`` works on the store).
@@ -85,20 +93,49 @@ async def org_add(args: argparse.Namespace, services: Services) -> None:
 
 
 async def org_set(args: argparse.Namespace, settings: Settings) -> None:
-    """``imagegate org set ORG [--quota SIZE|none] [--upstream-namespace NAME|--no-...]``."""
+    """``imagegate org set ORG [--quota SIZE|none] [--upstream-namespace NAME|--no-...]``.
+
+    Every value is checked before anything changes: a bad one changes nothing."""
     if args.quota is None and args.upstream_namespace is None:
         raise UsageError(
             "nothing to change: give --quota SIZE (e.g. 20GiB, or none to remove it), "
             "--upstream-namespace NAME or --no-upstream-namespace"
         )
-    if args.quota is not None:
-        await _set_quota(args.org, args.quota, settings)
-    if args.upstream_namespace is not None:
-        async with running_services(settings) as services:
+    try:
+        org = validate_account_name(args.org, "organization")  # it names a directory
+        quota = _quota(args.quota) if args.quota is not None else None
+        if args.upstream_namespace:
+            validate_upstream_namespace(args.upstream_namespace)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    held = await _count_held(org, settings) if args.quota is not None else None
+    async with running_services(settings) as services:
+        if held is not None:
+            # Counted first: usage pushed before this version (or missed) is counted
+            # before a quota is enforced against it.
+            await services.quotas.recount(org, held.by_org[org], held.looked_at)
+            usage = await services.quotas.set_quota(org, quota)
+            _out(f"{org}: {usage.describe()}")
+        if args.upstream_namespace is not None:
             mirrored = await services.access.set_upstream_namespace(
-                args.org, args.upstream_namespace or None
+                org, args.upstream_namespace or None
             )
-        _out(describe_upstream_namespace(args.org, mirrored))
+            _out(describe_upstream_namespace(org, mirrored))
+
+
+def _quota(size: str) -> int | None:
+    return None if size.strip().lower() == "none" else parse_size(size)
+
+
+async def _count_held(org: str, settings: Settings) -> Held:
+    """What ``org``'s hosted repositories hold on disk, pushes held back for the count."""
+    # Imported here: the other commands need none of the storage machinery.
+    from imagegate.hosted.layout import hosted_layout
+    from imagegate.hosted.usage import count_held
+    from imagegate.storage.filesystem import open_filesystem_store
+
+    store = await asyncio.to_thread(open_filesystem_store, settings.cache_dir)
+    return await asyncio.to_thread(count_held, hosted_layout(store), [org])
 
 
 def describe_upstream_namespace(org: str, mirrored: str | None) -> str:
@@ -108,28 +145,6 @@ def describe_upstream_namespace(org: str, mirrored: str | None) -> str:
         f"{org} mirrors the upstream namespace {mirrored}: {org}/NAME that is not hosted "
         f"here is pulled from {mirrored}/NAME"
     )
-
-
-async def _set_quota(name: str, size: str, settings: Settings) -> None:
-    """Recount what the organization holds, then set its quota (``none``: no quota)."""
-    # Imported here: the other commands need none of the storage machinery.
-    from imagegate.hosted.layout import hosted_layout
-    from imagegate.hosted.usage import count_held
-    from imagegate.storage.filesystem import open_filesystem_store
-
-    try:
-        org = validate_account_name(name, "organization")  # it names a directory
-        quota = None if size.strip().lower() == "none" else parse_size(size)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    store = await asyncio.to_thread(open_filesystem_store, settings.cache_dir)
-    # Counted now, with pushes held back for the count: usage pushed before this version
-    # (or missed) is counted before a quota is enforced against it.
-    held = await asyncio.to_thread(count_held, hosted_layout(store), [org])
-    async with running_services(settings) as services:
-        await services.quotas.recount(org, held.by_org[org], held.looked_at)
-        usage = await services.quotas.set_quota(org, quota)
-    _out(f"{org}: {usage.describe()}")
 
 
 async def org_show(args: argparse.Namespace, services: Services) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select
 
 from imagegate.core.categories import PublisherStatus
 from imagegate.core.names import RepositoryName, validate_upstream_namespace
@@ -48,9 +48,9 @@ from imagegate.db.models import (
     TeamPermission,
     User,
 )
-from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.errors import InvalidInput, NotFound
+from imagegate.services.org_settings import change_settings
 from imagegate.services.orgs import OWNERS_TEAM
 from imagegate.services.publishers import PublisherService
 from imagegate.services.signin import SignInService
@@ -222,9 +222,8 @@ class AccessService:
         """Change only the given settings, and record the change; returns the settings now
         in force.
 
-        The organization's row is locked while its settings are read and updated, so two
-        owners changing different toggles at the same moment both get their change and
-        each record's ``before`` is what that change replaced.
+        Two owners changing different toggles at the same moment both get their change
+        (``org_settings.change_settings``).
         """
         given = {
             "enabled": enabled,
@@ -236,32 +235,9 @@ class AccessService:
         if not changes:
             return await self.get_settings(org)
         async with self._db.write() as conn:
-            row = (
-                await conn.execute(
-                    select(*_COLUMNS.values()).where(Organization.name == org).with_for_update()
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"organization {org!r} does not exist")
-            before = {name: bool(value) for name, value in zip(_COLUMNS, row, strict=True)}
-            after = {**before, **changes}
-            if after != before:
-                await conn.execute(
-                    update(Organization)
-                    .where(Organization.name == org)
-                    .values(
-                        **{_COLUMNS[name].key: value for name, value in changes.items()},
-                        updated_at=self._clock(),
-                    )
-                )
-                await record(
-                    conn,
-                    "org.settings.update",
-                    account=org,
-                    name=org,
-                    before=before,
-                    after=after,
-                )
+            after = await change_settings(
+                conn, org, _COLUMNS, changes, action="org.settings.update", now=self._clock()
+            )
         return _settings([after[name] for name in _COLUMNS])
 
     async def upstream_namespace(self, org: str) -> str | None:
@@ -289,29 +265,14 @@ class AccessService:
             except ValueError as exc:
                 raise InvalidInput(str(exc)) from None
         async with self._db.write() as conn:
-            row = (
-                await conn.execute(
-                    select(Organization.upstream_namespace)
-                    .where(Organization.name == org)
-                    .with_for_update()
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"organization {org!r} does not exist")
-            if row[0] != namespace:
-                await conn.execute(
-                    update(Organization)
-                    .where(Organization.name == org)
-                    .values(upstream_namespace=namespace, updated_at=self._clock())
-                )
-                await record(
-                    conn,
-                    "org.upstream_namespace.update",
-                    account=org,
-                    name=org,
-                    before={"upstream_namespace": row[0]},
-                    after={"upstream_namespace": namespace},
-                )
+            await change_settings(
+                conn,
+                org,
+                {"upstream_namespace": Organization.upstream_namespace},
+                {"upstream_namespace": namespace},
+                action="org.upstream_namespace.update",
+                now=self._clock(),
+            )
         return namespace
 
     async def requester(self, username: str | None) -> Requester:

@@ -27,9 +27,9 @@ from imagegate.core.quota import StorageUsage, over_quota
 from imagegate.db import Database
 from imagegate.db.models import Organization, OrgBlob
 from imagegate.db.statements import insert_unless_present
-from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, org_id, utcnow
 from imagegate.services.errors import InvalidInput, NotFound
+from imagegate.services.org_settings import change_settings
 
 # Read on every PATCH of an upload while a quota is set: compiled once.
 _USAGE = select(Organization.storage_used, Organization.storage_quota).where(
@@ -73,22 +73,16 @@ class QuotaService:
         if quota is not None and quota < 0:
             raise InvalidInput("a storage quota cannot be negative")
         async with self._db.write() as conn:
-            the_org_id, before = await _locked_usage(conn, org)
-            if before.quota != quota:
-                await conn.execute(
-                    update(Organization)
-                    .where(Organization.id == the_org_id)
-                    .values(storage_quota=quota, updated_at=self._clock())
-                )
-                await record(
-                    conn,
-                    "org.quota.update",
-                    account=org,
-                    name=org,
-                    before={"quota": before.quota},
-                    after={"quota": quota},
-                )
-        return StorageUsage(org, before.used, quota)
+            await change_settings(
+                conn,
+                org,
+                {"quota": Organization.storage_quota},
+                {"quota": quota},
+                action="org.quota.update",
+                now=self._clock(),
+            )
+            used = (await conn.execute(_USAGE, {"org": org})).one()[0]
+        return StorageUsage(org, used, quota)
 
     async def charge(self, org: str, digest: Digest, size: int) -> None:
         """Count ``digest`` (``size`` bytes) for ``org`` unless it is counted already.

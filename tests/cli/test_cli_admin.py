@@ -131,7 +131,7 @@ def test_an_organization_mirrors_an_upstream_namespace_only_when_told(cli: Cli) 
     )
     for args, code, message in (
         (("org", "set", "acme"), 2, "--upstream-namespace NAME or --no-upstream-namespace"),
-        (("org", "set", "acme", "--upstream-namespace", "Acme/Inc"), 1, "invalid upstream"),
+        (("org", "set", "acme", "--upstream-namespace", "Acme/Inc"), 2, "invalid upstream"),
         (("org", "set", "nope", "--upstream-namespace", "nope"), 1, "'nope' does not exist"),
         (
             ("org", "set", "acme", "--upstream-namespace", "a", "--no-upstream-namespace"),

@@ -92,3 +92,20 @@ def test_gc_counts_usage_anew(acme: Cli, environment: dict[str, str]) -> None:
     assert result.out.splitlines()[-1] == "counted the storage of 1 organizations"
     assert "1.0 KiB used of a 1.0 MiB quota" in ok(acme("org", "show", "acme")).out
     assert "counted" not in ok(acme("gc", "--dry-run")).out
+
+
+def test_a_bad_value_changes_nothing(acme: Cli) -> None:
+    # Checked before anything is applied: the good quota is not kept beside a bad namespace.
+    both = ("org", "set", "acme", "--quota", "10GiB", "--upstream-namespace", "Acme/Inc")
+    result = acme(*both)
+    assert result.code == 2 and "invalid upstream namespace 'Acme/Inc'" in result.err, result
+    shown = ok(acme("org", "show", "acme")).out
+    assert "no quota" in shown and "none (hosted repositories only)" in shown
+    assert ok(acme("audit", "--action", "org.quota.update", "--json")).out == ""
+
+
+def test_a_name_that_is_not_text_is_a_usage_error(acme: Cli) -> None:
+    # How Python hands over the argument byte 0xff: a lone surrogate (was a traceback).
+    result = acme("org", "set", "acme\udcff", "--upstream-namespace", "acme-inc")
+    assert result.code == 2 and "invalid organization" in result.err, result
+    assert "Traceback" not in result.err
