@@ -18,6 +18,7 @@ Three kinds of input pass a first look and fail later, far from where they came 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 MAX_JSON_DEPTH = 64
@@ -44,6 +45,16 @@ def text_problem(value: str) -> str | None:
     if "\x00" in value:
         return "it contains a NUL character"
     return _surrogate(value)
+
+
+def first_text_problem(values: Iterable[tuple[str, object]]) -> tuple[str, str] | None:
+    """The first ``(name, problem)`` among named values (path or query parameters, form
+    fields) that is not text (``text_problem``), or ``None`` when all are."""
+    for name, value in values:
+        problem = text_problem(str(value))
+        if problem is not None:
+            return name, problem
+    return None
 
 
 def whole_number(text: str, max_digits: int = MAX_DIGITS) -> int | None:

@@ -31,7 +31,7 @@ from imagegate.core.errors import (
     Unavailable,
     Unsupported,
 )
-from imagegate.core.inputs import text_problem
+from imagegate.core.inputs import first_text_problem, text_problem
 from imagegate.core.names import RepositoryName, parse_reference
 from imagegate.core.policy import Decision
 from imagegate.core.signin import Refusal, SignInRefusal
@@ -138,13 +138,13 @@ class RegistryAPI:
         problem = text_problem(path)
         if problem is not None:
             raise NameInvalid(f"the path {'/v2/' + path!r} is not valid text: {problem}")
-        for parameter, value in request.query_params.multi_items():
-            problem = text_problem(value)
-            if problem is not None:
-                raise QueryInvalid(
-                    f"query parameter {parameter} is not valid text: {problem}",
-                    detail={"parameter": parameter},
-                )
+        found = first_text_problem(request.query_params.multi_items())
+        if found is not None:
+            parameter, problem = found
+            raise QueryInvalid(
+                f"query parameter {parameter} is not valid text: {problem}",
+                detail={"parameter": parameter},
+            )
         if path == "_catalog":
             if request.method != "GET":
                 raise Unsupported(f"{request.method} is not supported on /v2/_catalog")

@@ -211,8 +211,16 @@ async def test_an_oversize_body_on_the_console_is_413_on_its_problem_page(port: 
         reply = await exchange(port, raw)
         assert reply is not None and reply.status == 413
         assert reply.headers["content-type"].startswith("text/html")
-        # Without a length the console's own check answers first, on the same page.
         assert re.search(r"<h1>[^<]*too large</h1>", reply.body.decode(), re.IGNORECASE)
+
+
+async def test_a_console_form_sent_in_chunks_is_read_like_any_other(port: int) -> None:
+    # A small form without Content-Length reaches the form's own checks (here: no CSRF
+    # token), not a "too large" page.
+    raw = chunked("POST", "/console/sign-in", b"application/x-www-form-urlencoded", b"a=b")
+    reply = await exchange(port, raw)
+    assert reply is not None and reply.status == 403
+    assert "Form expired" in reply.body.decode()
 
 
 async def test_an_oversize_body_at_the_token_endpoint_is_a_registry_error(port: int) -> None:

@@ -22,7 +22,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from imagegate.core.authorization import Caller, Need
-from imagegate.core.inputs import JsonInvalid, load_json, text_problem, whole_number
+from imagegate.core.inputs import (
+    JsonInvalid,
+    first_text_problem,
+    load_json,
+    text_problem,
+    whole_number,
+)
 from imagegate.services.errors import (
     AlreadyExists,
     InvalidInput,
@@ -33,7 +39,6 @@ from imagegate.services.errors import (
 from imagegate.services.orgs import MemberDetail
 
 Json = dict[str, Any]
-MAX_BODY_BYTES = 64 * 1024
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 
@@ -179,10 +184,8 @@ def _check(value: Any, schema: Mapping[str, Any], where: str) -> None:
 
 async def read_body(request: Request, schema: Mapping[str, Any]) -> Json:
     raw = bytearray()
-    async for chunk in request.stream():
+    async for chunk in request.stream():  # at most 64 KiB: http.limits.BodyLimit
         raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
         body = load_json(bytes(raw)) if raw.strip() else None
     except JsonInvalid as exc:
@@ -199,11 +202,10 @@ async def read_body(request: Request, schema: Mapping[str, Any]) -> Json:
 
 def check_text(request: Request) -> None:
     """Every path and query value is text a database can hold (a NUL character is not)."""
-    values = [*request.path_params.items(), *request.query_params.multi_items()]
-    for name, value in values:
-        problem = text_problem(str(value))
-        if problem is not None:
-            raise ApiError(400, f"{name} is not valid text: {problem}", field=name)
+    found = first_text_problem([*request.path_params.items(), *request.query_params.multi_items()])
+    if found is not None:
+        name, problem = found
+        raise ApiError(400, f"{name} is not valid text: {problem}", field=name)
 
 
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -36,14 +36,13 @@ from imagegate.core.authorization import (
     credential_verdict,
     membership_verdict,
 )
-from imagegate.core.inputs import text_problem
+from imagegate.core.inputs import first_text_problem
 from imagegate.http.console.sessions import Session, SessionCookies
 from imagegate.services import NotFound, Services
 from imagegate.services.orgs import MemberInfo
 from imagegate.services.sessions import Checked, Ended, SessionUser
 
 CSRF_FIELD = "csrf_token"
-MAX_FORM_BYTES = 64 * 1024
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -189,10 +188,9 @@ class Console:
             visit = refused
             assert visit.form is not None
             inputs += [(k, v) for k, v in visit.form.multi_items() if isinstance(v, str)]
-        for name, value in inputs:
-            problem = text_problem(str(value))
-            if problem is not None:  # before any of it reaches the database
-                return self.problem(visit, 400, "Not valid text", f"{name}: {problem}.")
+        found = first_text_problem(inputs)
+        if found is not None:  # before any of it reaches the database
+            return self.problem(visit, 400, "Not valid text", "{}: {}.".format(*found))
         verdict = credential_verdict(need, visit.user.caller if visit.user else None)
         if verdict is Verdict.SIGN_IN:
             if request.method == "GET":
@@ -232,10 +230,7 @@ class Console:
 
     async def _read_form(self, visit: Visit) -> Visit | Response:
         request = visit.request
-        length = request.headers.get("content-length", "")
-        if not length.isdigit() or int(length) > MAX_FORM_BYTES:
-            return self.problem(visit, 413, "Form too large", "The form was too large to accept.")
-        form = await request.form(max_files=0)
+        form = await request.form(max_files=0)  # at most 64 KiB: http.limits.BodyLimit
         given = form.get(CSRF_FIELD)
         if not isinstance(given, str) or not hmac.compare_digest(
             given.encode(), visit.session.csrf_token.encode()
