@@ -277,8 +277,11 @@ class RegistryAPI:
         n, last = _page(request)
         if n == 0:
             return JSONResponse({"repositories": []})
+        # A repo:public_read token lists what it may pull: the public repositories anyone
+        # may read, never its user's private ones. Sign-in was checked on the user above.
+        reader = None if identity.claims.public_only else identity.username
         # One more than asked tells whether another page follows.
-        names = await self._catalog.readable(identity.username, (n or MAX_PAGE) + 1, last)
+        names = await self._catalog.readable(reader, (n or MAX_PAGE) + 1, last)
         limit = n or MAX_PAGE
         headers = {}
         if len(names) > limit:

@@ -181,3 +181,25 @@ async def test_a_public_read_token_pulls_public_repositories_only(
     for credential in (("bob", reader), ("bob", "bob-password")):
         token = await gateway.token("repository:acme/private:pull", credential)
         assert (await _answer(gateway, "GET", "/v2/acme/private/tags/list", token))[0] == 200
+
+
+async def test_a_public_read_token_lists_public_repositories_only(gateway: Gateway) -> None:
+    """``/v2/_catalog`` with a ``repo:public_read`` token names what the token may pull:
+    acme's public repository, not the private one its user (bob, with read on all of
+    acme) could read with a password."""
+    for name in ("acme/private-plans", "acme/site"):
+        pusher = RegistryHttp(gateway.url, name, ("alice", "alice-password"))
+        await asyncio.to_thread(pusher.upload_blob, sha256(name.encode()), name.encode())
+    await gateway.services.repositories.set_visibility(parse_repository("acme/site"), PUBLIC)
+    await gateway.services.repositories.grant("acme", "members", None, Permission.READ)
+    _, public_read = await gateway.services.accounts.create_token(
+        "bob", "public only", scopes=["repo:public_read"]
+    )
+    listed = {}
+    for credential in (("bob", public_read), ("bob", "bob-password")):
+        token = await gateway.token("registry:catalog:*", credential)
+        status, _, body = await _answer(gateway, "GET", "/v2/_catalog", token)
+        assert status == 200
+        listed[credential[1]] = json.loads(body)["repositories"]
+    assert listed[public_read] == ["acme/site"]
+    assert listed["bob-password"] == ["acme/private-plans", "acme/site"]
