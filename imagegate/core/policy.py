@@ -116,6 +116,15 @@ _SIGN_IN_OUTCOMES = {
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where a name's content lives: the hosted repository ``name`` (``hosted``), or what
+    the cache holds for the upstream repository ``name``."""
+
+    name: RepositoryName
+    hosted: bool
+
+
+@dataclass(frozen=True)
 class Decision:
     outcome: Outcome
     repository: RepositoryName
@@ -132,6 +141,19 @@ class Decision:
     @property
     def allowed(self) -> bool:
         return self.outcome is Outcome.ALLOWED
+
+    @property
+    def location(self) -> Location | None:
+        """Where the allowed name's content lives; None for a refusal, and for a name in
+        an organization's namespace that is neither hosted nor mirrored: it holds
+        nothing, whatever the cache kept under that name before."""
+        if not self.allowed:
+            return None
+        if self.hosted is not None:
+            return Location(self.repository, hosted=True)
+        if self.upstream is not None:
+            return Location(self.upstream, hosted=False)
+        return None
 
     @property
     def message(self) -> str:

@@ -168,11 +168,10 @@ class RegistryAPI:
         repository from local storage; any other name from the cache of its upstream
         name (an organization's mirrored namespace is the upstream's, and cached as
         such); a name in an organization's namespace that is neither, from nowhere."""
-        if decision.hosted is not None:
-            return self._hosted, decision.repository
-        if decision.upstream is not None:
-            return self._proxy, decision.upstream
-        return _UNMIRRORED, decision.repository
+        location = decision.location
+        if location is None:
+            return _UNMIRRORED, decision.repository
+        return (self._hosted if location.hosted else self._proxy), location.name
 
     async def _manifest(self, request: Request, raw_name: str, ref: str) -> Response:
         decision = await self._authorizer.pull(request, raw_name, "manifest", ref)

@@ -14,6 +14,7 @@ from imagegate.core.permissions import (
 )
 from imagegate.core.policy import (
     ImageAccessSettings,
+    Location,
     Membership,
     Outcome,
     Requester,
@@ -241,6 +242,7 @@ def test_outsiders_cannot_tell_a_private_repository_from_nothing(who: str, path:
     assert len(answers) == 1
     [decision] = answers
     assert decision.outcome in (Outcome.UNAUTHENTICATED, Outcome.NOT_MEMBER)
+    assert decision.location is None  # nothing to mount from either
     assert decision.message.endswith(
         f"acme/{path} does not exist or is private to organization acme; "
         "sign in as a member who may read it"
@@ -285,6 +287,15 @@ def test_a_name_is_pulled_from_its_upstream_name(
     assert decision.upstream == (parse_repository(expected) if expected else None)
     if owner is not None:
         assert decision.category is Category.ORGANIZATION
+    # Where its content lives (a mount from it looks there): hosted, cached, or nowhere.
+    location = (
+        Location(decision.repository, hosted=True)
+        if hosted is not None
+        else Location(parse_repository(expected), hosted=False)
+        if expected
+        else None
+    )
+    assert decision.location == location
 
 
 @pytest.mark.parametrize(
