@@ -8,7 +8,8 @@ Rules (REFERENCE.md section 1, issue 2):
   all of them. Anonymous pulls are bound by no organization's policy.
 - For organization X's policy, an image in X's namespace is an organization image
   (always allowed); everywhere else it is official (``library``), verified publisher,
-  sponsored OSS (treated as community) or community.
+  sponsored OSS (treated as community) or community. A name another organization
+  mirrors from the upstream is judged as the upstream name it is (``judged_name``).
 - A repository on X's allowlist passes X's policy whatever its category (Hub's
   repository allowlist); it grants nothing else: another organization's policy still
   applies, and an organization's private namespace stays private.
@@ -115,6 +116,15 @@ _SIGN_IN_OUTCOMES = {
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where a name's content lives: the hosted repository ``name`` (``hosted``), or what
+    the cache holds for the upstream repository ``name``."""
+
+    name: RepositoryName
+    hosted: bool
+
+
+@dataclass(frozen=True)
 class Decision:
     outcome: Outcome
     repository: RepositoryName
@@ -131,6 +141,19 @@ class Decision:
     @property
     def allowed(self) -> bool:
         return self.outcome is Outcome.ALLOWED
+
+    @property
+    def location(self) -> Location | None:
+        """Where the allowed name's content lives; None for a refusal, and for a name in
+        an organization's namespace that is neither hosted nor mirrored: it holds
+        nothing, whatever the cache kept under that name before."""
+        if not self.allowed:
+            return None
+        if self.hosted is not None:
+            return Location(self.repository, hosted=True)
+        if self.upstream is not None:
+            return Location(self.upstream, hosted=False)
+        return None
 
     @property
     def message(self) -> str:
@@ -164,6 +187,25 @@ def upstream_name(
     return None if mirror is None else RepositoryName(mirror, repository.path)
 
 
+def judged_name(
+    repository: RepositoryName,
+    namespace_org: str | None,
+    hosted: HostedRepository | None,
+    mirror: str | None,
+) -> RepositoryName:
+    """The name whose category every other organization's policy judges: the upstream
+    name a mirrored name is pulled from, else the name itself.
+
+    ``B/x`` that organization B mirrors from the upstream's ``M/x`` is ``M/x``'s image
+    to everyone but B (whose own image it is): official when ``M`` is ``library``, else
+    as ``M``'s publisher badge says. Hub's badge for ``B`` says nothing of what B's
+    owners chose to mirror, so it must not let a community image pass as verified.
+    """
+    if hosted is not None:
+        return repository
+    return upstream_name(repository, namespace_org, mirror) or repository
+
+
 def is_public(namespace_org: str | None, hosted: HostedRepository | None) -> bool:
     """Whether a ``repo:public_read`` token may reach the name: an upstream image outside
     every organization's namespace, or a hosted repository made public."""
@@ -179,17 +221,27 @@ def base_category(repository: RepositoryName, publisher: PublisherStatus) -> Cat
     return Category(publisher.value)
 
 
-def category_for(org: str, repository: RepositoryName, publisher: PublisherStatus) -> Category:
-    """The category of ``repository`` under organization ``org``'s policy."""
+def category_for(
+    org: str, repository: RepositoryName, judged: RepositoryName, publisher: PublisherStatus
+) -> Category:
+    """The category of ``repository`` under organization ``org``'s policy: ``org``'s own
+    image in its namespace, else that of ``judged`` (``judged_name``), whose
+    namespace's publisher status is ``publisher``."""
     if repository.namespace == org:
         return Category.ORGANIZATION
-    return base_category(repository, publisher)
+    return base_category(judged, publisher)
 
 
-def _not_allowed_reason(category: Category) -> str:
+def _not_allowed_reason(
+    category: Category, repository: RepositoryName, judged: RepositoryName
+) -> str:
     if category is Category.SPONSORED_OSS:
-        return "Sponsored OSS images count as community images, which are not allowed"
-    return f"{category.label} are not allowed"
+        reason = "Sponsored OSS images count as community images, which are not allowed"
+    else:
+        reason = f"{category.label} are not allowed"
+    if judged != repository:  # a member of the mirroring organization learns why
+        return f"{repository.full} is mirrored from the upstream's {judged.full}; {reason}"
+    return reason
 
 
 def sign_in_check(requirement: SignInRequirement, requester: Requester) -> SignInRefusal | None:
@@ -225,7 +277,8 @@ def decide_pull(
     """Decide whether ``requester`` may pull from ``repository``.
 
     ``namespace_org`` is the local organization that owns the repository's namespace,
-    if any; ``publisher`` is the namespace's publisher status (community when unknown);
+    if any; ``publisher`` is the publisher status (community when unknown) of the
+    namespace of ``judged_name(repository, namespace_org, hosted, mirror)``;
     ``hosted`` is set when the repository is stored here (pushed by the organization):
     then its visibility and the requester's permission decide who may read it, where the
     rest of an organization's namespace is for its members only. ``mirror`` is the
@@ -233,7 +286,8 @@ def decide_pull(
     ``sign_in`` is what registry.json enforces; it is checked first.
     """
     own = requester.membership(namespace_org) if namespace_org is not None else None
-    category = Category.ORGANIZATION if own is not None else base_category(repository, publisher)
+    judged = judged_name(repository, namespace_org, hosted, mirror)
+    category = Category.ORGANIZATION if own is not None else base_category(judged, publisher)
 
     refused = _sign_in_decision(sign_in, requester, repository, category, namespace_org)
     if refused is not None:
@@ -253,7 +307,7 @@ def decide_pull(
     )
     allowlisted = []
     for membership in bound:
-        org_category = category_for(membership.org, repository, publisher)
+        org_category = category_for(membership.org, repository, judged, publisher)
         if not membership.settings.allows(org_category):
             if repository.full in membership.settings.allowlist:
                 allowlisted.append(membership.org)
@@ -262,7 +316,7 @@ def decide_pull(
                 Outcome.DENIED,
                 repository,
                 org_category,
-                _not_allowed_reason(org_category),
+                _not_allowed_reason(org_category, repository, judged),
                 membership.org,
                 hosted,
             )

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from imagegate.core.digests import Digest
 from imagegate.core.names import Reference, RepositoryName
+from imagegate.core.policy import Location
 from imagegate.core.quota import StorageUsage
 from imagegate.proxy.interfaces import RegistryContent
 
@@ -108,12 +109,12 @@ class HostedRegistry(RegistryContent, Protocol):
         """Drop the session and its bytes."""
         ...
 
-    async def mount(
-        self, repository: RepositoryName, digest: Digest, source: RepositoryName
-    ) -> bool:
-        """Link ``digest`` of ``source`` (hosted or cached) into ``repository``; False if
-        ``source`` does not hold it. The caller checked that the pusher may read ``source``.
-        ``Denied`` when it would take the organization past its quota."""
+    async def mount(self, repository: RepositoryName, digest: Digest, source: Location) -> bool:
+        """Link ``digest`` into ``repository`` from where the mount's source name keeps its
+        content (its pull decision's ``location``: a hosted repository, or the cache of
+        an upstream name), looked up there only; False if it does not hold it. The
+        caller decided that the pusher may read the source. ``Denied`` when it would take
+        the organization past its quota."""
         ...
 
     async def put_manifest(

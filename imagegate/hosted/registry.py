@@ -18,6 +18,7 @@ from imagegate.config import Settings
 from imagegate.core.digests import Digest
 from imagegate.core.errors import BlobUnknown
 from imagegate.core.names import Reference, RepositoryName
+from imagegate.core.policy import Location
 from imagegate.hosted import usage
 from imagegate.hosted.interfaces import PushedManifest, StorageLedger, Unmetered, UploadStatus
 from imagegate.hosted.layout import hosted_layout
@@ -185,12 +186,11 @@ class HostedContent:
     async def cancel(self, repository: RepositoryName, upload_id: str) -> None:
         await self._uploads.cancel(repository, upload_id)
 
-    async def mount(
-        self, repository: RepositoryName, digest: Digest, source: RepositoryName
-    ) -> bool:
-        held = await self._metadata.has_blob(source, digest) or (
-            await self._store.repositories.is_linked(source, digest)
-        )
+    async def mount(self, repository: RepositoryName, digest: Digest, source: Location) -> bool:
+        if source.hosted:
+            held = await self._metadata.has_blob(source.name, digest)
+        else:
+            held = await self._store.repositories.is_linked(source.name, digest)
         if not held:
             return False
         async with self._gc_lock.shared():

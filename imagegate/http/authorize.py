@@ -22,7 +22,7 @@ from imagegate.core.digests import is_digest
 from imagegate.core.errors import Denied, RegistryError, Unauthorized, Unsupported
 from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.permissions import Permission
-from imagegate.core.policy import Decision, Outcome
+from imagegate.core.policy import Decision, Location, Outcome
 from imagegate.http.identity import Identity, RegistryAuthenticator, insufficient_scope
 from imagegate.http.middleware import record_with_response
 
@@ -82,20 +82,22 @@ class Authorizer:
             return False
         return self.auth.grants(identity, parse_repository(raw_name), "push")
 
-    async def may_pull(
+    async def mount_source(
         self, request: Request, identity: Identity, raw_name: str, digest: str
-    ) -> bool:
-        """Whether ``identity`` may read ``raw_name`` (the source of a cross-repository
-        mount of ``digest``); a decision like any pull, logged and recorded."""
+    ) -> Location | None:
+        """Where the content of ``raw_name`` (the source of a cross-repository mount of
+        ``digest``) lives, if ``identity`` may read it: its pull decision's ``location``,
+        decided like any pull, logged and recorded. None: refused, or a name that holds
+        nothing."""
         repository = parse_repository(raw_name)
         if not self.auth.grants(identity, repository, "pull"):
-            return False
+            return None
         decision = await self._access.decide_pull(
             identity.username, repository, public_only=identity.claims.public_only
         )
         _log(request, identity, decision, "mount", digest)
         self._audit.record(_event(request, PULL, identity, decision, "mount", digest))
-        return decision.allowed
+        return decision.location
 
     async def write(
         self,

@@ -26,7 +26,7 @@ from imagegate.core.errors import (
     SizeInvalid,
 )
 from imagegate.core.inputs import whole_number
-from imagegate.core.names import RepositoryName, parse_reference, parse_repository
+from imagegate.core.names import RepositoryName, parse_reference
 from imagegate.core.permissions import Permission
 from imagegate.hosted.errors import ManifestTooLarge
 from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES, HostedRegistry, UploadStatus
@@ -69,8 +69,11 @@ class PushAPI:
         repository = decision.repository
         if mount and source:
             digest = Digest.parse(mount)
-            readable = await self._authorizer.may_pull(request, identity, source, str(digest))
-            if readable and await self._hosted.mount(repository, digest, parse_repository(source)):
+            # Looked up only where the source name's content lives: a mirrored name's is
+            # cached under its upstream name, and a name its organization neither hosts
+            # nor mirrors holds nothing, whatever the cache kept under it before.
+            held = await self._authorizer.mount_source(request, identity, source, str(digest))
+            if held is not None and await self._hosted.mount(repository, digest, held):
                 await self._repositories.ensure(repository)
                 return _blob_created(raw_name, digest)
         whole = Digest.parse(query["digest"]) if query.get("digest") else None

@@ -168,11 +168,10 @@ class RegistryAPI:
         repository from local storage; any other name from the cache of its upstream
         name (an organization's mirrored namespace is the upstream's, and cached as
         such); a name in an organization's namespace that is neither, from nowhere."""
-        if decision.hosted is not None:
-            return self._hosted, decision.repository
-        if decision.upstream is not None:
-            return self._proxy, decision.upstream
-        return _UNMIRRORED, decision.repository
+        location = decision.location
+        if location is None:
+            return _UNMIRRORED, decision.repository
+        return (self._hosted if location.hosted else self._proxy), location.name
 
     async def _manifest(self, request: Request, raw_name: str, ref: str) -> Response:
         decision = await self._authorizer.pull(request, raw_name, "manifest", ref)
@@ -277,8 +276,11 @@ class RegistryAPI:
         n, last = _page(request)
         if n == 0:
             return JSONResponse({"repositories": []})
+        # A repo:public_read token lists what it may pull: the public repositories anyone
+        # may read, never its user's private ones. Sign-in was checked on the user above.
+        reader = None if identity.claims.public_only else identity.username
         # One more than asked tells whether another page follows.
-        names = await self._catalog.readable(identity.username, (n or MAX_PAGE) + 1, last)
+        names = await self._catalog.readable(reader, (n or MAX_PAGE) + 1, last)
         limit = n or MAX_PAGE
         headers = {}
         if len(names) > limit:

@@ -1,10 +1,16 @@
 """Blobs through the cache: served under a repository only if it holds them.
 
-A blob is served under repository R when the store has it and R links it (a manifest
-fetched for R named it, or the upstream served it for R). Otherwise the upstream is
-asked for R: a HEAD to confirm a blob we already store (then R links it), or a
-single-flight GET that fills the store while requesters stream behind it. A digest never
-opens a door the repository name would not.
+Repository R links a blob once the upstream has served or confirmed it for R: a GET for
+R that fetched it, or a HEAD for R that found it. (R's manifests are linked as they are
+fetched, so each can be read as a blob too; the digests a manifest names are not: see
+``manifests``.) A blob the store has and R links is served from the store. Otherwise the
+upstream is asked for R: a HEAD for a HEAD request; a HEAD to confirm a blob the store
+has for another repository (or a hosted one), then served from the store, or one being
+fetched for another repository, whose fetch it then joins; else a single-flight GET
+that fills the store while requesters stream behind it. An upstream that is down, or
+limits us, confirms nothing: a blob R does not link is then refused (503, or the
+upstream's 429), even when the store has it. A digest never opens a door the
+repository name would not.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ class ProxyBlobs:
         return size
 
     async def _confirm(self, repository: RepositoryName, digest: Digest) -> int | None:
-        """Ask the upstream whether it serves ``digest`` for ``repository``; link it if so."""
+        """Ask the upstream whether it serves ``digest`` for ``repository`` (its refusal is
+        raised); link it if so, and return the size it gave (None if unsaid)."""
         try:
             size = await self._upstream.head_blob(repository, digest)
         except FALLBACK_ERRORS as exc:

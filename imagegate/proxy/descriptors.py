@@ -2,9 +2,10 @@
 
 Only the descriptors of the manifest's own schema count: ``config`` and ``layers`` of an
 image manifest, ``manifests`` of an index, and ``subject``; any other key (an artifact
-draft's ``blobs``, an annotation) names nothing. Garbage collection keeps what they
-name; the ``subject`` lists a manifest as a referrer. Naming a digest never makes it a
-repository's: see ``proxy.manifests``.
+draft's ``blobs``, an annotation) names nothing. Garbage collection keeps the blobs
+they name (config, layers, children); the ``subject`` only lists a manifest as a
+referrer; a hosted push must hold every blob they name. Naming a digest never makes it
+a proxied repository's: see ``proxy.manifests``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ FALLBACK_ERRORS = (UpstreamUnreachable, TooManyRequests)
 def not_cached(
     upstream: str, what: str, cause: RegistryError, missing: str = "is not cached"
 ) -> RegistryError:
-    """The error for ``what`` when the upstream failed with ``cause`` and the cache lacks it.
+    """The error for ``what`` when the upstream failed with ``cause`` and the cache cannot
+    answer instead: the upstream's ``TooManyRequests`` as it is, else ``Unavailable``
+    saying what is ``missing`` (not cached, or not known to belong to the repository).
 
     ``cause`` names the upstream and what went wrong ("upstream URL is unreachable: ...").
     """

@@ -18,8 +18,9 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     """The range to serve from a blob of ``size`` bytes, or None to serve it whole.
 
     ``bytes=a-b`` (the end clamped to the size), ``bytes=a-`` and ``bytes=-n`` are
-    honoured; a start past the end, a reversed range or ``-0`` raise ``RangeInvalid``.
-    Anything else (another unit, several ranges, garbage) is ignored, as RFC 9110 allows.
+    honoured; a start at or past the end (any range of an empty blob), a reversed range
+    or ``-0`` raise ``RangeInvalid``. Anything else (another unit, several ranges,
+    garbage, numbers no blob is that large) is ignored, as RFC 9110 allows.
     """
     if not header:
         return None

@@ -1,7 +1,9 @@
-"""The referrers index built from the cache, for upstreams without the referrers API.
+"""The OCI referrers index, for hosted repositories and for the cache.
 
-Distribution 2.8 (and other registries) 404 ``/v2/<name>/referrers/<digest>``; the OCI
-spec says a registry that supports the API never answers 404, so we answer with the
+A hosted repository's index lists its manifests whose ``subject`` is the digest
+(``hosted.manifests``). Distribution 2.8 (and other registries) 404
+``/v2/<name>/referrers/<digest>``; the OCI spec says a registry that supports the API
+never answers 404, so for an upstream without the API, or failing, we answer with the
 manifests of this repository that we cached and whose ``subject`` is the digest.
 """
 

@@ -2,8 +2,10 @@
 
 It composes the local store (``imagegate.storage``) with the upstream client
 (``imagegate.upstream``), like distribution's ``registry/proxy``: manifests and blobs
-come from the cache when the repository holds them and from the upstream otherwise;
-tags and referrers ask the upstream first and fall back to what is cached.
+come from the cache when the repository holds them and from the upstream otherwise (a
+blob stored for another repository once the upstream confirms it for this one); tags
+are resolved upstream first and fall back to what is cached when it is down or limits
+us; referrers fall back to what is cached on any upstream error.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class ProxyContent:
 
     @property
     def store(self) -> ContentStore:
-        """The cache this content fills (hosted repositories will share it)."""
+        """The cache this content fills; hosted repositories share its blobs (by digest;
+        their links are kept apart, ``hosted.layout``)."""
         return self._store
 
     @classmethod

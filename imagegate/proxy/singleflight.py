@@ -4,13 +4,14 @@ The first request for a blob starts a ``BlobFetch``: a background task that writ
 upstream body into the store, downloading the next chunk while the last one is written.
 Every request for that blob (the first included) reads the growing file behind it,
 through its own file handle, so N concurrent pulls cost one upstream GET and memory stays
-at a chunk or two per reader. The newest chunk is held back from readers until the next
-one is written or the digest checks out; a wrong or truncated body therefore makes every
-reader raise before its response could complete, and the store keeps nothing.
+at a chunk or two per reader. The newest chunk is held back from readers until another
+one arrives after it or the digest checks out; a wrong or truncated body therefore makes
+every reader raise before its response could complete, and the store keeps nothing.
 
 Readers get the final chunk as soon as the digest checks out, while the blob is made
-durable and visible (fsync, rename). If that fails, the responses were still right; the
-store keeps nothing and the next request fetches again.
+durable and visible (fsync, rename). If that fails, what readers got was still right (a
+reader that had not opened the file yet gets the error instead); the store keeps nothing
+and the next request fetches again.
 
 The fetch runs on its own task, so a requester that goes away does not abort it: the
 blob is still cached for the next pull.

@@ -1,5 +1,7 @@
 """``Unmirrored``: what a name in an organization's namespace serves when it is neither
-hosted here nor mirrored from the upstream. Nothing: every read says so, and how to change it.
+hosted here nor mirrored from the upstream. Nothing: manifests, tags and blobs are
+unknown, with a message saying how to change that; referrers are an empty index (that
+API never answers 404). Nor does a mount find anything there (``Decision.location``).
 
 The upstream's namespace of the same name is someone else's until the organization's
 owners say it is theirs (``imagegate org set ORG --upstream-namespace NAME``); serving it

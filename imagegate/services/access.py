@@ -7,8 +7,9 @@ next request), in one snapshot: the requester's memberships with each organizati
 settings, the organization owning the repository's namespace with the repository's
 visibility when it is hosted here and the upstream namespace it mirrors, and the grants
 of the requester's teams on it. Only
-when some policy actually binds the requester is the namespace's publisher status
-looked up as well.
+when some policy actually binds the requester is a publisher status looked up as well:
+that of the namespace the content comes from (``core.policy.judged_name``: the
+upstream's for a name its organization mirrors).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from imagegate.core.policy import (
     ImageAccessSettings,
     Membership,
     Requester,
+    judged_name,
     sign_in_check,
 )
 from imagegate.core.policy import decide_pull as decide
@@ -166,8 +168,10 @@ def needs_publisher_status(
     repository: RepositoryName,
     namespace_org: str | None,
     hosted: HostedRepository | None = None,
+    judged: RepositoryName | None = None,
 ) -> bool:
-    """Whether the decision can depend on the namespace's publisher status.
+    """Whether the decision can depend on the publisher status of ``judged``'s namespace
+    (``judged_name``; default ``repository``).
 
     It cannot for ``library`` (official by name), for an organization's namespace the
     requester is not a member of (refused anyway, unless it is a hosted repository they
@@ -175,7 +179,7 @@ def needs_publisher_status(
     no enabled policy binds the requester outside that organization. Skipping the lookup
     keeps unrestricted pulls from ever waiting on Docker Hub.
     """
-    if repository.is_official:
+    if (judged or repository).is_official:
         return False
     outsider = namespace_org is not None and requester.membership(namespace_org) is None
     if outsider and (hosted is None or not hosted.readable):
@@ -323,10 +327,11 @@ class AccessService:
         if namespace_org is not None and visibility is not None:
             hosted = HostedRepository(visibility, permission)
         publisher = PublisherStatus.COMMUNITY  # not consulted unless a policy binds
+        judged = judged_name(repository, namespace_org, hosted, mirror)
         if sign_in_check(sign_in, requester) is None and needs_publisher_status(
-            requester, repository, namespace_org, hosted
+            requester, repository, namespace_org, hosted, judged
         ):
-            publisher = await self._publishers.status(repository.namespace)
+            publisher = await self._publishers.status(judged.namespace)
         decision = decide(
             requester, repository, publisher, namespace_org, hosted, sign_in=sign_in, mirror=mirror
         )

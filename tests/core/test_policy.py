@@ -14,11 +14,13 @@ from imagegate.core.permissions import (
 )
 from imagegate.core.policy import (
     ImageAccessSettings,
+    Location,
     Membership,
     Outcome,
     Requester,
     decide_pull,
     decide_write,
+    judged_name,
 )
 
 ALL_SETTINGS = [
@@ -240,6 +242,7 @@ def test_outsiders_cannot_tell_a_private_repository_from_nothing(who: str, path:
     assert len(answers) == 1
     [decision] = answers
     assert decision.outcome in (Outcome.UNAUTHENTICATED, Outcome.NOT_MEMBER)
+    assert decision.location is None  # nothing to mount from either
     assert decision.message.endswith(
         f"acme/{path} does not exist or is private to organization acme; "
         "sign in as a member who may read it"
@@ -284,6 +287,60 @@ def test_a_name_is_pulled_from_its_upstream_name(
     assert decision.upstream == (parse_repository(expected) if expected else None)
     if owner is not None:
         assert decision.category is Category.ORGANIZATION
+    # Where its content lives (a mount from it looks there): hosted, cached, or nowhere.
+    location = (
+        Location(decision.repository, hosted=True)
+        if hosted is not None
+        else Location(parse_repository(expected), hosted=False)
+        if expected
+        else None
+    )
+    assert decision.location == location
+
+
+@pytest.mark.parametrize(
+    ("mirror", "hosted", "publisher", "globex", "outcome", "category"),
+    [
+        # acme/app mirrored from library/app: an official image to globex
+        ("library", False, PublisherStatus.COMMUNITY, {}, Outcome.ALLOWED, None),
+        ("library", False, PublisherStatus.COMMUNITY, {"allow_official": False}, Outcome.DENIED,
+         Category.OFFICIAL),
+        # from acme-inc/app: as acme-inc's badge says (``publisher`` is acme-inc's status)
+        ("acme-inc", False, PublisherStatus.VERIFIED_PUBLISHER, {}, Outcome.ALLOWED, None),
+        ("acme-inc", False, PublisherStatus.COMMUNITY, {}, Outcome.DENIED, Category.COMMUNITY),
+        ("acme-inc", False, PublisherStatus.SPONSORED_OSS, {}, Outcome.DENIED,
+         Category.SPONSORED_OSS),
+        # hosted here: acme/app itself, by acme's status, whatever acme mirrors
+        ("library", True, PublisherStatus.COMMUNITY, {}, Outcome.DENIED, Category.COMMUNITY),
+        ("library", True, PublisherStatus.VERIFIED_PUBLISHER, {}, Outcome.ALLOWED, None),
+    ],
+)  # fmt: skip
+def test_other_organizations_judge_a_mirrored_name_as_its_upstream_name(
+    mirror: str,
+    hosted: bool,
+    publisher: PublisherStatus,
+    globex: dict[str, bool],
+    outcome: Outcome,
+    category: Category | None,
+) -> None:
+    """carol is in acme (which mirrors ``mirror``) and in globex, whose policy binds her:
+    for globex, acme/app that is not hosted is the upstream's ``mirror``/app."""
+    strict = Membership("globex", False, ImageAccessSettings(enabled=True, **globex))
+    carol = Requester("carol", [Membership("acme", False, ImageAccessSettings()), strict])
+    stored = HostedRepository(Visibility.PRIVATE, Permission.READ) if hosted else None
+    app = parse_repository("acme/app")
+    decision = decide_pull(carol, app, publisher, "acme", stored, mirror=mirror)
+    assert decision.outcome is outcome, decision
+    if outcome is Outcome.ALLOWED:
+        assert decision.category is Category.ORGANIZATION  # acme's own image, to carol
+        return
+    assert (decision.org, decision.category) == ("globex", category)
+    if not hosted:
+        assert decision.reason.startswith(
+            f"acme/app is mirrored from the upstream's {mirror}/app; "
+        )
+    judged = judged_name(app, "acme", stored, mirror)
+    assert judged == (app if hosted else parse_repository(f"{mirror}/app"))
 
 
 # -- repo:public_read tokens (issue 9, hole 3) ---------------------------------------------

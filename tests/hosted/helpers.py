@@ -8,6 +8,7 @@ from typing import Any
 
 from imagegate.core.digests import Digest
 from imagegate.core.names import Reference, RepositoryName, parse_repository
+from imagegate.core.policy import Location
 from imagegate.hosted.interfaces import PushedManifest
 from imagegate.hosted.registry import HostedContent
 from imagegate.proxy.descriptors import OCI_INDEX, OCI_MANIFEST
@@ -16,6 +17,16 @@ APP = parse_repository("acme/app")
 OTHER = parse_repository("acme/other")
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def hosted_in(repository: RepositoryName) -> Location:
+    """The mount source a pull decision names for a hosted repository."""
+    return Location(repository, hosted=True)
+
+
+def cached_for(repository: RepositoryName) -> Location:
+    """The mount source a pull decision names for an upstream name (the cache's)."""
+    return Location(repository, hosted=False)
 
 
 class BodyBroke(Exception):

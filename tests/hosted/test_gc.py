@@ -21,7 +21,15 @@ from imagegate.hosted.locking import GcLock
 from imagegate.hosted.registry import HostedContent
 from imagegate.proxy.descriptors import OCI_MANIFEST, references
 from imagegate.storage.interfaces import ContentStore, ManifestLink
-from tests.hosted.helpers import APP, OTHER, image_manifest, push_blob, push_image, read_all
+from tests.hosted.helpers import (
+    APP,
+    OTHER,
+    hosted_in,
+    image_manifest,
+    push_blob,
+    push_image,
+    read_all,
+)
 
 CONFIG, KEPT, UNTAGGED, ORPHAN, DELETED = (os.urandom(1000 + n) for n in range(5))
 CACHED_REPOSITORY = parse_repository("library/alpine")
@@ -126,7 +134,7 @@ async def test_pushing_a_stored_blob_again_restarts_its_grace(
     assert (await collect_garbage(store, grace_seconds=3600)).blobs_young == 1
     assert await hosted.head_blob(OTHER, old) == len(ORPHAN)
     _age_everything(store)
-    assert await hosted.mount(APP, old, OTHER)  # a mount too
+    assert await hosted.mount(APP, old, hosted_in(OTHER))  # a mount too
     assert (await collect_garbage(store, grace_seconds=3600)).blobs_young == 1
 
 

@@ -13,7 +13,15 @@ from imagegate.core.names import Reference, RepositoryName, parse_repository
 from imagegate.hosted.registry import HostedContent
 from imagegate.proxy.descriptors import OCI_MANIFEST
 from imagegate.storage.interfaces import ContentStore, ManifestLink
-from tests.hosted.helpers import APP, OTHER, image_manifest, push_blob, push_image
+from tests.hosted.helpers import (
+    APP,
+    OTHER,
+    cached_for,
+    hosted_in,
+    image_manifest,
+    push_blob,
+    push_image,
+)
 
 LAYER = os.urandom(5000)
 CACHED = parse_repository("library/alpine")
@@ -31,7 +39,7 @@ async def cache(store: ContentStore, repository: RepositoryName, data: bytes) ->
 
 async def test_mount_from_a_hosted_repository(hosted: HostedContent) -> None:
     digest = await push_blob(hosted, OTHER, LAYER)
-    assert await hosted.mount(APP, digest, OTHER)
+    assert await hosted.mount(APP, digest, hosted_in(OTHER))
     assert await hosted.head_blob(APP, digest) == len(LAYER)
     third = parse_repository("acme/third")
     with pytest.raises(BlobUnknown):  # a mount links one repository, nothing more
@@ -40,7 +48,7 @@ async def test_mount_from_a_hosted_repository(hosted: HostedContent) -> None:
 
 async def test_mount_from_the_cache(hosted: HostedContent, store: ContentStore) -> None:
     digest = await cache(store, CACHED, LAYER)
-    assert await hosted.mount(APP, digest, CACHED)
+    assert await hosted.mount(APP, digest, cached_for(CACHED))
     assert await hosted.head_blob(APP, digest) == len(LAYER)
     # Now usable in a manifest of APP.
     config = await push_blob(hosted, APP, b"{}")
@@ -54,13 +62,28 @@ async def test_mount_is_refused_when_the_source_lacks_the_blob(
 ) -> None:
     digest = await push_blob(hosted, OTHER, LAYER)
     third = parse_repository("acme/third")
-    assert not await hosted.mount(APP, digest, third)  # stored, but not third's
-    assert not await hosted.mount(APP, Digest.of(b"never pushed"), OTHER)
+    assert not await hosted.mount(APP, digest, hosted_in(third))  # stored, but not third's
+    assert not await hosted.mount(APP, Digest.of(b"never pushed"), hosted_in(OTHER))
     with pytest.raises(BlobUnknown):
         await hosted.head_blob(APP, digest)
     # Linked in the source but the bytes are gone: a normal upload must follow.
     store.blobs.layout.blob(digest).unlink()  # type: ignore[attr-defined]
-    assert not await hosted.mount(APP, digest, OTHER)
+    assert not await hosted.mount(APP, digest, hosted_in(OTHER))
+
+
+async def test_mount_looks_only_where_the_source_keeps_its_content(
+    hosted: HostedContent, store: ContentStore
+) -> None:
+    """The cache's links under a name are not its hosted repository's, nor the other way
+    round: a name hosted now (or an organization's, over a namespace proxied before)
+    does not lend what the upstream once confirmed under it."""
+    target = parse_repository("acme/target")
+    cached = await cache(store, OTHER, LAYER)  # the upstream's acme/other, proxied before
+    assert not await hosted.mount(target, cached, hosted_in(OTHER))
+    pushed = await push_blob(hosted, APP, b"pushed to acme/app")
+    assert not await hosted.mount(target, pushed, cached_for(APP))
+    assert await hosted.mount(target, pushed, hosted_in(APP))
+    assert await hosted.mount(target, cached, cached_for(OTHER))
 
 
 async def test_hosted_reads_never_see_cached_content(

@@ -23,7 +23,7 @@ from imagegate.proxy.descriptors import OCI_MANIFEST
 from imagegate.services import AccountService, OrganizationService, QuotaService
 from imagegate.storage.interfaces import ContentStore
 from tests.db.fixtures import database, database_url
-from tests.hosted.helpers import APP, OTHER, body, image_manifest, push_blob
+from tests.hosted.helpers import APP, OTHER, body, hosted_in, image_manifest, push_blob
 
 __all__ = ["database", "database_url"]
 
@@ -63,7 +63,9 @@ async def test_each_digest_counts_once_per_organization(
     manifest = image_manifest(config, layer)
     await hosted.put_manifest(APP, Reference(tag="1"), OCI_MANIFEST, manifest)
     assert (await quotas.usage("acme")).used == len(layer) + len(config) + len(manifest)
-    assert await hosted.mount(GLOBEX, Digest.of(layer), APP)  # another organization: its own
+    assert await hosted.mount(
+        GLOBEX, Digest.of(layer), hosted_in(APP)
+    )  # another organization: its own
     assert (await quotas.usage("globex")).used == len(layer)
 
 
@@ -138,7 +140,7 @@ async def test_content_the_organization_holds_costs_nothing_more(
     layer = os.urandom(3 * KIB)
     await push_blob(hosted, APP, layer)
     await quotas.set_quota("acme", 3 * KIB + 1)  # full but for one byte
-    assert await hosted.mount(OTHER, Digest.of(layer), APP)
+    assert await hosted.mount(OTHER, Digest.of(layer), hosted_in(APP))
     with pytest.raises(Denied):
         await push_blob(hosted, APP, os.urandom(2))
     assert (await quotas.usage("acme")).used == 3 * KIB

@@ -136,22 +136,28 @@ async def test_a_private_repository_and_nothing_are_refused_alike(gateway: Gatew
     assert status == 403 and b"acme/secret is a private repository of organization acme" in body
 
 
+async def _public_read_token_of_a_reader(gateway: Gateway, private: str) -> str:
+    """Push acme's ``private`` repository and the public acme/site; give bob read on all
+    of acme (his team's permission on the namespace); the secret of his new
+    ``repo:public_read`` token."""
+    for name in (private, "acme/site"):
+        pusher = RegistryHttp(gateway.url, name, ("alice", "alice-password"))
+        await asyncio.to_thread(pusher.upload_blob, sha256(name.encode()), name.encode())
+    await gateway.services.repositories.set_visibility(parse_repository("acme/site"), PUBLIC)
+    await gateway.services.repositories.grant("acme", "members", None, Permission.READ)
+    _, secret = await gateway.services.accounts.create_token(
+        "bob", "public only", scopes=["repo:public_read"]
+    )
+    return secret
+
+
 async def test_a_public_read_token_pulls_public_repositories_only(
     gateway: Gateway, upstream: UpstreamRegistry
 ) -> None:
     """Hub's ``repo:public_read``: bob's token reaches upstream images and acme's public
     repository, never acme's private one, neither at /token nor on the registry, even
     with a registry token minted while the repository was still public."""
-    for name in ("acme/private", "acme/site"):
-        pusher = RegistryHttp(gateway.url, name, ("alice", "alice-password"))
-        await asyncio.to_thread(pusher.upload_blob, sha256(name.encode()), name.encode())
-    await gateway.services.repositories.set_visibility(parse_repository("acme/site"), PUBLIC)
-    # bob may read every repository of acme: his team has read on the namespace.
-    await gateway.services.repositories.grant("acme", "members", None, Permission.READ)
-    _, secret = await gateway.services.accounts.create_token(
-        "bob", "public only", scopes=["repo:public_read"]
-    )
-    bob = ("bob", secret)
+    bob = ("bob", await _public_read_token_of_a_reader(gateway, "acme/private"))
 
     scopes = "repository:acme/private:pull repository:acme/site:pull repository:alpine:pull"
     params = [("service", "imagegate")] + [("scope", scope) for scope in scopes.split()]
@@ -181,3 +187,18 @@ async def test_a_public_read_token_pulls_public_repositories_only(
     for credential in (("bob", reader), ("bob", "bob-password")):
         token = await gateway.token("repository:acme/private:pull", credential)
         assert (await _answer(gateway, "GET", "/v2/acme/private/tags/list", token))[0] == 200
+
+
+async def test_a_public_read_token_lists_public_repositories_only(gateway: Gateway) -> None:
+    """``/v2/_catalog`` with a ``repo:public_read`` token names what the token may pull:
+    acme's public repository, not the private one its user (bob, with read on all of
+    acme) could read with a password."""
+    public_read = await _public_read_token_of_a_reader(gateway, "acme/private-plans")
+    listed = {}
+    for credential in (("bob", public_read), ("bob", "bob-password")):
+        token = await gateway.token("registry:catalog:*", credential)
+        status, _, body = await _answer(gateway, "GET", "/v2/_catalog", token)
+        assert status == 200
+        listed[credential[1]] = json.loads(body)["repositories"]
+    assert listed[public_read] == ["acme/site"]
+    assert listed["bob-password"] == ["acme/private-plans", "acme/site"]

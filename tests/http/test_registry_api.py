@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from imagegate.core.categories import PublisherStatus
 from tests.http.conftest import Gateway, Seeded
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -142,6 +143,30 @@ async def test_an_org_namespace_is_not_the_upstreams_unless_its_owners_mirror_it
     await gateway.services.access.set_upstream_namespace("acme", None)
     gone = await _get(gateway, "/v2/acme/tool/manifests/1", member, Accept=OCI_MANIFEST)
     assert gone.status == 404
+
+
+async def test_a_mirrored_name_is_judged_by_its_upstream_publisher(gateway: Gateway) -> None:
+    """acme mirrors the upstream's ``someone`` (community); an admin marked ``acme``
+    itself a verified publisher. For globex's policy, which allows verified publishers
+    only, bob's acme/tool is the upstream's someone/tool: a community image, refused."""
+    publishers = gateway.services.publishers
+    await publishers.set_override("acme", PublisherStatus.VERIFIED_PUBLISHER)
+    await gateway.services.access.set_upstream_namespace("acme", "someone")
+    await gateway.services.orgs.add_org("globex", "alice")
+    await gateway.services.orgs.add_member("globex", "bob")
+    await gateway.services.access.set_settings("globex", enabled=True)
+    token = await gateway.token("repository:acme/tool:pull", ("bob", "bob-password"))
+    response = await _get(gateway, "/v2/acme/tool/manifests/1", token, Accept=OCI_MANIFEST)
+    assert response.status == 403
+    error = (await response.json())["errors"][0]
+    assert (error["code"], error["message"]) == (
+        "DENIED",
+        "image access restricted: acme/tool blocked for organization globex: acme/tool is "
+        "mirrored from the upstream's someone/tool; community images are not allowed",
+    )
+    await publishers.set_override("someone", PublisherStatus.VERIFIED_PUBLISHER)
+    response = await _get(gateway, "/v2/acme/tool/manifests/1", token, Accept=OCI_MANIFEST)
+    assert response.status == 200  # now the upstream namespace itself is verified
 
 
 async def test_tags_list_paginates_with_link(gateway: Gateway) -> None:

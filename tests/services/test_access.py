@@ -193,6 +193,38 @@ async def test_publisher_status_is_looked_up_only_when_a_policy_binds(
     assert publishers.asked == ["verifiedco"]
 
 
+async def test_a_mirrored_name_is_judged_by_the_upstream_namespaces_status(
+    world: Services, access: AccessService, publishers: RecordingPublishers
+) -> None:
+    """carol is in acme and globex; globex's policy binds her. acme/app, that acme
+    mirrors from the upstream's verifiedco (or library, or ossproject), is verifiedco/app
+    to globex: its status is asked about, never acme's."""
+    publishers.statuses["acme"] = PublisherStatus.VERIFIED_PUBLISHER
+    await world.access.set_settings("globex", enabled=True, allow_official=False)
+    app = parse_repository("acme/app")
+    for mirror, asked, outcome, category in [
+        ("verifiedco", ["verifiedco"], Outcome.ALLOWED, Category.ORGANIZATION),
+        ("ossproject", ["ossproject"], Outcome.DENIED, Category.SPONSORED_OSS),
+        ("library", [], Outcome.DENIED, Category.OFFICIAL),  # official by name
+    ]:
+        await world.access.set_upstream_namespace("acme", mirror)
+        publishers.asked.clear()
+        decision = await access.decide_pull("carol", app)
+        assert (decision.outcome, decision.category) == (outcome, category), mirror
+        assert publishers.asked == asked
+        if decision.allowed:
+            assert decision.upstream == parse_repository(f"{mirror}/app")
+    # Hosted here, acme/app is acme's own: then acme's status is the one that counts.
+    await world.repositories.ensure(app)
+    publishers.asked.clear()
+    decision = await access.decide_pull("carol", app)
+    assert decision.outcome is Outcome.FORBIDDEN  # private, and carol may not read it
+    await world.repositories.set_visibility(app, Visibility.PUBLIC)
+    publishers.asked.clear()
+    decision = await access.decide_pull("carol", app)
+    assert decision.allowed and publishers.asked == ["acme"]
+
+
 # Hosted repositories: acme/app (private), acme/site (public); globex/api (private).
 # bob is in acme's devs team, carol in acme's members only; dave is in no org.
 @pytest.fixture
