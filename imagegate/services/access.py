@@ -331,7 +331,9 @@ class AccessService:
         if sign_in_check(sign_in, requester) is None and needs_publisher_status(
             requester, repository, namespace_org, hosted, judged
         ):
-            publisher = await self._publishers.status(judged.namespace)
+            # Content stored here is not Hub's: its namespace's badge on Docker Hub (which may
+            # be anyone's) says nothing about it; only an admin's override does.
+            publisher = await self._publishers.status(judged.namespace, ask_hub=hosted is None)
         decision = decide(
             requester, repository, publisher, namespace_org, hosted, sign_in=sign_in, mirror=mirror
         )

@@ -163,8 +163,9 @@ class PublisherService:
                 for r in rows
             ]
 
-    async def status(self, namespace: str) -> PublisherStatus:
-        """The namespace's status: override, else Hub's badge, else community.
+    async def status(self, namespace: str, *, ask_hub: bool = True) -> PublisherStatus:
+        """The namespace's status: override, else Hub's badge (unless not ``ask_hub``),
+        else community.
 
         ``library`` is official, which is not a publisher status; the policy decides
         that from the name. We answer community for it and never send it to Hub.
@@ -177,7 +178,7 @@ class PublisherService:
             )
         if override is not None:
             return PublisherStatus(override)
-        if not self._hub_api_url:
+        if not self._hub_api_url or not ask_hub:
             return PublisherStatus.COMMUNITY
         return await self._hub_status(namespace)
 

@@ -16,15 +16,18 @@ from imagegate.services import AccessService, NotFound, PublisherService, Servic
 
 
 class RecordingPublishers(PublisherService):
-    """Publisher status from a table, recording which namespaces were asked about."""
+    """Docker Hub's badges from a table (admin overrides from the database, as always),
+    recording which namespaces were asked about."""
 
     def __init__(self, database: Database, statuses: dict[str, PublisherStatus]) -> None:
         super().__init__(database, "")
         self.statuses = statuses
         self.asked: list[str] = []
 
-    async def status(self, namespace: str) -> PublisherStatus:
+    async def status(self, namespace: str, *, ask_hub: bool = True) -> PublisherStatus:
         self.asked.append(namespace)
+        if not ask_hub:
+            return await super().status(namespace, ask_hub=False)
         return self.statuses.get(namespace, PublisherStatus.COMMUNITY)
 
 
@@ -214,7 +217,8 @@ async def test_a_mirrored_name_is_judged_by_the_upstream_namespaces_status(
         assert publishers.asked == asked
         if decision.allowed:
             assert decision.upstream == parse_repository(f"{mirror}/app")
-    # Hosted here, acme/app is acme's own: then acme's status is the one that counts.
+    # Hosted here, acme/app is acme's own: then acme's status is the one that counts, and
+    # only an admin's override gives it one (Hub's "acme" may be anyone's).
     await world.repositories.ensure(app)
     publishers.asked.clear()
     decision = await access.decide_pull("carol", app)
@@ -222,7 +226,11 @@ async def test_a_mirrored_name_is_judged_by_the_upstream_namespaces_status(
     await world.repositories.set_visibility(app, Visibility.PUBLIC)
     publishers.asked.clear()
     decision = await access.decide_pull("carol", app)
-    assert decision.allowed and publishers.asked == ["acme"]
+    assert (decision.outcome, decision.category) == (Outcome.DENIED, Category.COMMUNITY)
+    assert publishers.asked == ["acme"]
+    await world.publishers.set_override("acme", PublisherStatus.VERIFIED_PUBLISHER)
+    decision = await access.decide_pull("carol", app)
+    assert decision.allowed
 
 
 # Hosted repositories: acme/app (private), acme/site (public); globex/api (private).
@@ -318,7 +326,11 @@ async def test_a_public_repository_is_a_community_image_to_other_organizations(
         Category.COMMUNITY,
     )
     assert publishers.asked == ["acme"]
+    # Docker Hub's badge for "acme" is someone else's: it says nothing about what is
+    # stored here; an admin's override does.
     publishers.statuses["acme"] = PublisherStatus.VERIFIED_PUBLISHER
+    assert (await access.decide_pull("dave", site)).category is Category.COMMUNITY
+    await hosted.publishers.set_override("acme", PublisherStatus.VERIFIED_PUBLISHER)
     decision = await access.decide_pull("dave", site)
     assert decision.allowed and decision.category is Category.VERIFIED_PUBLISHER
     # acme's own members: an organization image, whatever globex says
