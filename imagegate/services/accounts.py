@@ -29,7 +29,7 @@ from imagegate.auth.passwords import (
 )
 from imagegate.core.authorization import TOKEN_SCOPES, Reach, reach_of
 from imagegate.db import Database
-from imagegate.db.models import AccessToken, User
+from imagegate.db.models import AccessToken, Session, User
 from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, account_name, claim_account_name, user_id, utcnow
 from imagegate.services.credential_cache import CredentialCache
@@ -415,7 +415,8 @@ class AccountService:
         active: bool | None = None,
         description: str | None = None,
     ) -> TokenInfo:
-        """(Re)activate or revoke a token, or change its description, in one UPDATE."""
+        """(Re)activate or revoke a token, or change its description, in one UPDATE;
+        revoking it ends every session made with it."""
         changes: dict[str, object] = {}
         if active is not None:
             changes["active"] = active
@@ -453,6 +454,11 @@ class AccountService:
             await conn.execute(
                 update(AccessToken).where(AccessToken.id == before.id).values(**changes)
             )
+            if after.active != before.active:
+                # Deactivation ends the token's sessions for good, in this transaction:
+                # reactivating it later must not bring them back. (On reactivation this
+                # clears sessions a version that only checked ``active`` left behind.)
+                await conn.execute(delete(Session).where(Session.token_id == before.id))
             await record(
                 conn,
                 "user.access_token.update",
@@ -486,7 +492,7 @@ class AccountService:
             )
 
     async def deactivate_token(self, username: str, token_id: int) -> None:
-        """Revoke a token; the very next sign-in with it fails."""
+        """Revoke a token; the very next sign-in with it fails, and its sessions end."""
         missing = f"user {username!r} has no access token {token_id}"
         await self._change_token(username, AccessToken.id == token_id, {"active": False}, missing)
 

@@ -6,7 +6,8 @@ joining the session to its user and, for a session made with an access token, to
 token. A session is tied to the credential it was made with, so it ends at the very
 next request after
 
-- its access token is deactivated, deleted or expires,
+- its access token is deactivated, deleted or expires (deactivating and deleting a
+  token delete its sessions, so reactivating it brings none back),
 - its user's password changes (a session keeps the password version it was made with;
   every change raises the user's version),
 - it is signed out (``end`` deletes it), or it expires.
@@ -48,9 +49,10 @@ MAX_SECRET_LENGTH = 64
 class Ended(enum.StrEnum):
     """Why a session no longer signs anyone in."""
 
-    UNKNOWN = "unknown"  # signed out, its token deleted, or never made here
+    UNKNOWN = "unknown"  # signed out, its token deactivated or deleted, or never made here
     EXPIRED = "expired"
     PASSWORD_CHANGED = "password-changed"
+    # Deactivation deletes its sessions; only an older version left such rows behind.
     TOKEN_REVOKED = "token-revoked"
     TOKEN_EXPIRED = "token-expired"
 
@@ -60,7 +62,9 @@ class Ended(enum.StrEnum):
 
 
 _ENDED = {
-    Ended.UNKNOWN: "this session has ended (signed out, or its access token was deleted)",
+    Ended.UNKNOWN: (
+        "this session has ended (signed out, or its access token was deactivated or deleted)"
+    ),
     Ended.EXPIRED: "this session has expired",
     Ended.PASSWORD_CHANGED: "this session ended because the password was changed",
     Ended.TOKEN_REVOKED: "this session ended because its access token was deactivated",

@@ -114,11 +114,17 @@ async def test_api_sessions_end_when_their_token_is_revoked_deleted_or_expires(a
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         which = AccessToken.uuid == made["expired"][0]
         await conn.execute(update(AccessToken).where(which).values(expires_at=past))
-    words = {"revoked": "deactivated", "deleted": "ended", "expired": "expired"}
+    words = {"revoked": "deactivated", "deleted": "deleted", "expired": "expired"}
     for how, (_, bearer) in made.items():
         reply = await api.call("GET", "/v2/access-tokens", bearer=bearer)
         assert reply.status == 401, (how, reply.body)
         assert words[how] in reply.body["message"] and "sign in again" in reply.body["message"]
+    # Reactivating the token brings none of its old sessions back.
+    patch = {"is_active": True}
+    reply = await api.call("PATCH", f"/v2/access-tokens/{revoked}", "bob", json=patch)
+    assert reply.status == 200 and reply.body["is_active"] is True
+    reply = await api.call("GET", "/v2/access-tokens", bearer=made["revoked"][1])
+    assert reply.status == 401 and "deactivated" in reply.body["message"]
 
 
 async def test_an_api_session_ends_when_the_password_changes(api: Api) -> None:
@@ -139,11 +145,11 @@ async def test_console_sessions_end_with_their_token_or_password(api: Api) -> No
     await api.services.accounts.update_token("bob", uuid, active=False)
     reply = await by_token.get("/console/tokens")
     assert reply.status == 303
-    assert (
-        reply.headers["Location"] == "/console/sign-in?next=%2Fconsole%2Ftokens&ended=token-revoked"
-    )
+    assert reply.headers["Location"] == "/console/sign-in?next=%2Fconsole%2Ftokens&ended=unknown"
     notice = await by_token.get(reply.headers["Location"])
-    assert "The access token you signed in with was deactivated" in notice.body
+    assert "the access token you signed in with was deactivated or deleted" in notice.body
+    await api.services.accounts.update_token("bob", uuid, active=True)
+    assert not await _signed_in_page(by_token)  # reactivated, but the session stays ended
     assert await _signed_in_page(by_password)
 
     await api.services.accounts.set_password("bob", "a-new-password")

@@ -58,7 +58,7 @@ def test_deactivating_the_token_you_signed_in_with_signs_you_out(
     page.get_by_role("button", name="Deactivate token this-browser").click()
     expect(page.get_by_role("heading", name="Sign in to imagegate")).to_be_visible()
     expect(page.get_by_role("status")).to_have_text(
-        "The access token you signed in with was deactivated, which signed you out. Sign in again."
+        "You were signed out, or the access token you signed in with was deactivated or deleted."
     )
     screenshot(page, "sign-in-token-deactivated")
 

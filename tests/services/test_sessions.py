@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from imagegate.core.authorization import Reach
@@ -68,7 +69,7 @@ async def test_a_token_session_ends_when_the_token_is_revoked_deleted_or_expires
         await conn.execute(update(AccessToken).where(expired).values(expires_at=past))
     ended = {label: (await sessions.check(secret)).ended for label, (_, secret) in made.items()}
     assert ended == {
-        "revoked": Ended.TOKEN_REVOKED,
+        "revoked": Ended.UNKNOWN,  # deactivation deleted the session
         "deleted": Ended.UNKNOWN,
         "expired": Ended.TOKEN_EXPIRED,
         "kept": None,
@@ -76,6 +77,28 @@ async def test_a_token_session_ends_when_the_token_is_revoked_deleted_or_expires
     # A password change leaves a token's session alone: it was not made with the password.
     await services.accounts.set_password("alice", "new-password")
     assert (await sessions.check(made["kept"][1])).user is not None
+
+
+@pytest.mark.parametrize("revoke", ["update_token", "deactivate_token"])
+async def test_a_reactivated_token_does_not_bring_its_old_sessions_back(
+    services: Services, revoke: str
+) -> None:
+    """Hole 4: a session must end for good with its token, not pause while it is off."""
+    await _world(services)
+    accounts, sessions = services.accounts, services.sessions
+    token, secret = await accounts.create_token("alice", "ci", scopes=["repo:write"])
+    before = await sessions.sign_in("alice", secret, lifetime=HOUR)
+    if revoke == "update_token":  # the API's PATCH
+        await accounts.update_token("alice", token.uuid, active=False)
+    else:  # the console's deactivate button
+        await accounts.deactivate_token("alice", token.id)
+    assert (await sessions.check(before.secret)).user is None
+    await accounts.update_token("alice", token.uuid, active=True)
+    revived = await sessions.check(before.secret)
+    assert revived.user is None, "the token's old session came back with it"
+    assert revived.ended is Ended.UNKNOWN  # deactivation deleted it
+    after = await sessions.sign_in("alice", secret, lifetime=HOUR)  # a new sign-in works
+    assert (await sessions.check(after.secret)).user is not None
 
 
 async def test_sign_out_on_one_process_ends_the_session_on_every_other(
