@@ -24,7 +24,7 @@ from imagegate.core.inputs import text_problem
 from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.scopes import Scope, TooManyScopes, parse_scopes
 from imagegate.core.signin import SignInRefusal
-from imagegate.services.accounts import SignedIn
+from imagegate.services.accounts import MAX_CREDENTIAL_LENGTH, SignedIn
 from imagegate.services.errors import TooManyAttempts
 
 logger = logging.getLogger("imagegate.auth")
@@ -48,6 +48,7 @@ GRANTABLE_ACTIONS = frozenset({"pull", "push", "delete", "*"})
 # What a read-only personal access token (scope repo:read) may be granted.
 READ_ONLY_ACTIONS = frozenset({"pull"})
 VIA = "registry"  # where logins here come from, in the audit trail
+SHOWN_NAME_LENGTH = 255  # what is logged of a name that cannot be one (the audit keeps 255)
 
 
 class TokenEndpoint:
@@ -113,10 +114,13 @@ class TokenEndpoint:
             request.state.user = "anonymous"
             return ""
         name, secret = credentials
-        if text_problem(name) or text_problem(secret):
-            # No account has such a name or password, and neither the database nor the
-            # audit trail takes a NUL: a failed login, recorded with what can be shown.
-            name, secret = name.replace("\x00", "\ufffd"), ""
+        if not _could_sign_in(name) or not _could_sign_in(secret):
+            # No account has such a name or secret: a failed login, refused before anything
+            # else (the throttle keeps nothing of it). The log and the audit trail get what
+            # can be shown: the name's start, without NUL (PostgreSQL takes none).
+            shown = name[:SHOWN_NAME_LENGTH].replace("\x00", "\ufffd")
+            self._note_login(shown, "failure", INCORRECT_CREDENTIALS)
+            raise Unauthorized(INCORRECT_CREDENTIALS)
         client = request.client.host if request.client else None
         try:
             username = await self._authenticate(name, secret, client=client)
@@ -176,6 +180,12 @@ class TokenEndpoint:
             if actions:
                 granted.append(Scope(scope.type, scope.name, actions))
         return self._issuer.issue(username, self._service, granted, public_only=public_only)
+
+
+def _could_sign_in(text: str) -> bool:
+    """Whether ``text`` could be a name or secret: not longer than any (Basic credentials
+    are bounded only by the 64 KiB header limit) and storable text."""
+    return len(text) <= MAX_CREDENTIAL_LENGTH and text_problem(text) is None
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:

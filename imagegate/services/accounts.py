@@ -40,7 +40,9 @@ from imagegate.services.throttle import SignInThrottle
 log = logging.getLogger(__name__)
 
 MAX_TOKEN_LIFETIME_DAYS = 3650
-_MAX_PASSWORD_LENGTH = 1024
+# No password is longer (``create_user`` and ``set_password`` refuse it), nor any name or
+# access token: a longer name or secret never signs anyone in, and is refused unread.
+MAX_CREDENTIAL_LENGTH = 1024
 _MAX_DESCRIPTION_LENGTH = 255
 _MAX_EMAIL_LENGTH = 254
 
@@ -135,8 +137,8 @@ class TokenInfo:
 def _check_password(password: str) -> str:
     if not password:
         raise InvalidInput("the password must not be empty")
-    if len(password) > _MAX_PASSWORD_LENGTH:
-        raise InvalidInput(f"the password is longer than {_MAX_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_CREDENTIAL_LENGTH:
+        raise InvalidInput(f"the password is longer than {MAX_CREDENTIAL_LENGTH} characters")
     return password
 
 
@@ -506,8 +508,8 @@ class AccountService:
         raises ``TooManyAttempts`` when it turns the attempt away.
         """
         name = username.strip().lower()
-        if not name or not secret:
-            return None
+        if not name or not secret or max(len(name), len(secret)) > MAX_CREDENTIAL_LENGTH:
+            return None  # before the throttle: nothing it could hold is spent on these
         key = self._cache.fingerprint(client or "", name, secret)
         return await self._attempts.run(key, lambda: self._attempt(client, name, secret))
 
