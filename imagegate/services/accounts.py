@@ -28,6 +28,7 @@ from imagegate.auth.passwords import (
     token_digest,
 )
 from imagegate.core.authorization import TOKEN_SCOPES, Reach, reach_of
+from imagegate.core.inputs import text_problem
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, Session, User
 from imagegate.services.audit_changes import record
@@ -64,11 +65,15 @@ class SignedIn(str):
     A ``str``, so callers that only need the name use it as one; ``read_only`` is set
     for an access token without a write scope: it may pull, never push or delete;
     ``public_only`` for one that may pull public repositories only (``repo:public_read``).
+    ``password_version`` is the version of the password that verified (``None`` for a
+    token), read with the hash it was checked against: a session made with it ends
+    if the password changed since.
     """
 
     read_only: bool = False
     public_only: bool = False
     token_uuid: str | None = None
+    password_version: int | None = None
 
     @classmethod
     def of(
@@ -78,11 +83,13 @@ class SignedIn(str):
         read_only: bool = False,
         public_only: bool = False,
         token_uuid: str | None = None,
+        password_version: int | None = None,
     ) -> SignedIn:
         signed_in = cls(name)
         signed_in.read_only = read_only or public_only
         signed_in.public_only = public_only
         signed_in.token_uuid = token_uuid
+        signed_in.password_version = password_version
         return signed_in
 
 
@@ -514,9 +521,9 @@ class AccountService:
         return await self._attempts.run(key, lambda: self._attempt(client, name, secret))
 
     async def _attempt(self, client: str | None, name: str, secret: str) -> SignedIn | None:
-        # Text no password can be stored as (JSON may hold lone surrogates) is refused
-        # without a lookup, whether the user exists or not.
-        usable = _encodable(name) and _encodable(secret)
+        # Text no name or password can be (JSON may hold lone surrogates; PostgreSQL
+        # takes no NUL) is refused without a lookup, whether the user exists or not.
+        usable = text_problem(name) is None and text_problem(secret) is None
         if usable and looks_like_access_token(secret):
             # Checked before the throttle: 256 random bits cannot be guessed, so a real
             # token keeps working while someone attacks its user's name.
@@ -587,22 +594,26 @@ class AccountService:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
-                    select(User.name, User.password_hash).where(User.name == username)
+                    select(User.name, User.password_hash, User.password_version).where(
+                        User.name == username
+                    )
                 )
             ).first()
         if row is None:
             await self._hasher.verify_unknown_user(secret)  # as slow as a wrong password
             return None
-        name, password_hash = row
+        # The version is read with the hash (one UPDATE changes both): a session made
+        # with it is stillborn if the password changes before the session exists.
+        name, password_hash, version = row
         if self._cache.verified(name, secret, password_hash):
-            return SignedIn.of(name)
+            return SignedIn.of(name, password_version=version)
         check = await self._hasher.verify_async(password_hash, secret)
         if not check.ok:
             return None
         if check.needs_rehash:
             password_hash = await self._rehash(name, password_hash, secret)
         self._cache.remember(name, secret, password_hash)
-        return SignedIn.of(name)
+        return SignedIn.of(name, password_version=version)
 
     async def _rehash(self, username: str, old_hash: str, password: str) -> str:
         """Upgrade a hash made with older parameters, unless the password changed meanwhile."""
@@ -615,11 +626,3 @@ class AccountService:
                 .returning(User.id)
             )
             return new_hash if result.first() is not None else old_hash
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True

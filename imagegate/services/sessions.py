@@ -190,10 +190,9 @@ class SessionService:
         ``TooManyAttempts`` passes through.
 
         No session when the credentials are wrong, when enforce sign-in refuses the user
-        (``refusal``), or when the credential changed while it was being checked."""
-        # The version is read before the password is checked: a change in between then
-        # makes the session stillborn instead of letting the old password in.
-        version = await self._password_version(name.strip().lower())
+        (``refusal``), or when the credential changed while it was being checked.
+        Nothing is read here before ``authenticate`` has checked (and throttled) the
+        attempt: a refused one costs no database read."""
         user = await self._accounts.authenticate(name, secret, client=client)
         if user is None:
             return SignIn()
@@ -201,30 +200,19 @@ class SessionService:
         if refusal is not None:
             return SignIn(refusal=refusal, username=str(user))
         session_secret = secrets.token_urlsafe(_SECRET_BYTES)
-        token_uuid = user.token_uuid if isinstance(user, SignedIn) else None
-        opened = await self._open(str(user), token_uuid, version, session_secret, lifetime)
+        opened = await self._open(user, session_secret, lifetime)
         if opened is None:
             return SignIn()
         return SignIn(opened, session_secret, username=str(user))
 
-    async def _password_version(self, name: str) -> int | None:
-        async with self._db.read() as conn:
-            found: int | None = await conn.scalar(
-                select(User.password_version).where(User.name == name)
-            )
-            return found
-
     async def _open(
-        self,
-        username: str,
-        token_uuid: str | None,
-        version: int | None,
-        secret: str,
-        lifetime: dt.timedelta,
+        self, user: SignedIn, secret: str, lifetime: dt.timedelta
     ) -> SessionUser | None:
         """Insert the session if its credential is still the one that was checked (the
-        row locked until the session exists); ``None`` if it no longer is."""
+        row locked until the session exists); ``None`` if it no longer is: its token
+        revoked, or its password changed since the version ``authenticate`` verified."""
         now = self._clock()
+        username, token_uuid, version = str(user), user.token_uuid, user.password_version
         credential: Select[int, int | None]
         if token_uuid is not None:
             credential = (

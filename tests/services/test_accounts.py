@@ -141,6 +141,8 @@ async def test_text_no_password_can_hold_is_refused_alike_for_every_name(
     await accounts.create_user("alice", None, "s3cret")
     assert await accounts.authenticate(name, "pass\ud800word") is None  # a lone surrogate
     assert await accounts.authenticate(name + "\udc00", "s3cret") is None
+    assert await accounts.authenticate(name + "\x00", "s3cret") is None  # PostgreSQL takes no NUL
+    assert await accounts.authenticate(name, "s3cret\x00") is None
     assert await accounts.authenticate(name, "igt_pat_\ud800" + "x" * 42) is None
     assert hasher.verifications == 0  # refused before any lookup: nothing tells them apart
 

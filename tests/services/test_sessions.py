@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, event, select, update
 
 from imagegate.core.authorization import Reach
 from imagegate.core.signin import Refusal, membership_message
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, Session
-from imagegate.services import Services
+from imagegate.services import Services, TooManyAttempts
 from imagegate.services.sessions import Ended, SessionService
 from imagegate.services.signin import SignInService
+from imagegate.services.throttle import USERNAME
 from tests.services.conftest import MakeServices
 
 HOUR = dt.timedelta(hours=1)
@@ -127,6 +131,46 @@ async def test_a_password_changed_while_it_is_checked_makes_no_session(
     accounts.authenticate = then_changed  # type: ignore[method-assign]
     signed_in = await services.sessions.sign_in("alice", "alice-password", lifetime=HOUR)
     assert signed_in.user is None and signed_in.secret == ""
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every statement sent to a database meanwhile."""
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("al\udc80ice", "alice-password"), ("al\x00ice", "alice-password"), ("alice", "\x00")],
+)
+async def test_text_no_name_or_secret_can_be_signs_nobody_in_unread(
+    services: Services, name: str, secret: str
+) -> None:
+    """A lone surrogate or a NUL (PostgreSQL takes none) made sign_in raise."""
+    await _world(services)
+    with statements() as sent:
+        signed_in = await services.sessions.sign_in(name, secret, lifetime=HOUR)
+    assert signed_in.user is None and signed_in.secret == ""
+    assert sent == []
+
+
+async def test_a_throttled_sign_in_costs_no_database_read(services: Services) -> None:
+    await _world(services)
+    for n in range(USERNAME.free):
+        wrong = await services.sessions.sign_in("alice", f"guess{n}", lifetime=HOUR)
+        assert wrong.user is None
+    with statements() as sent, pytest.raises(TooManyAttempts):
+        await services.sessions.sign_in("alice", "alice-password", lifetime=HOUR)
+    assert sent == []
 
 
 async def test_only_a_digest_is_kept_and_expired_sessions_go(
