@@ -163,7 +163,7 @@ def _ended(row: Any, now: dt.datetime) -> Ended | None:
 def _user(row: Any) -> SessionUser:
     expires_at, _, token_id, name, is_admin, _, _, _, scopes, token_uuid = row
     token_scopes = tuple(scopes.split()) if token_id is not None else None
-    caller = Caller(name, reach_of(token_scopes), bool(is_admin))
+    caller = Caller(name, reach_of(token_scopes), bool(is_admin), password=token_id is None)
     return SessionUser(caller, token_scopes, token_uuid, expires_at)
 
 

@@ -59,7 +59,7 @@ async def test_a_read_only_token_in_the_console_changes_nothing(api: Api) -> Non
     settings_before = await api.services.access.get_settings("acme")
 
     minted = await visitor.post("/console/tokens", {"description": "w", "expires_in_days": ""})
-    assert minted.status == 403 and READ_ONLY_WORDS in minted.body
+    assert minted.status == 403 and "Nothing was changed" in minted.body
     form = {"enabled": "on", "official": "restricted", "verified": "restricted"}
     changed = await visitor.post("/console/orgs/acme/image-access", {**form, "community": "x"})
     assert changed.status == 403 and "Nothing was changed" in changed.body
@@ -70,6 +70,28 @@ async def test_a_read_only_token_in_the_console_changes_nothing(api: Api) -> Non
     assert {m.username for m in await api.services.orgs.members("acme")} == {"alice", "bob"}
     page = await visitor.get("/console/orgs/acme/image-access")  # reads, and says why not more
     assert page.status == 200 and "signed in with a read-only access token" in page.body
+
+
+async def test_a_write_token_in_the_console_manages_no_tokens(api: Api) -> None:
+    """Issue 9: a session made with any access token creates and deactivates no tokens,
+    so a leaked token cannot mint itself a successor; the page says why."""
+    _, secret = await _token(api, "alice", "repo:write")
+    spare, _ = await _token(api, "alice", "repo:read")
+    visitor = await api.visitor("alice", secret)
+    before = await api.services.accounts.list_tokens("alice")
+    [spare_id] = [t.id for t in before if t.uuid == spare]
+    minted = await visitor.post("/console/tokens", {"description": "w", "expires_in_days": ""})
+    deactivated = await visitor.post(f"/console/tokens/{spare_id}/deactivate")
+    for refused in (minted, deactivated):
+        assert refused.status == 403 and "<h1>Access token session</h1>" in refused.body
+        assert "sign in with your password to manage tokens. Nothing was changed." in refused.body
+    assert await api.services.accounts.list_tokens("alice") == before
+    page = await visitor.get("/console/tokens")  # the form is disabled, and says why
+    assert page.status == 200 and "an access token cannot create or deactivate tokens" in page.body
+    assert '<button type="submit" class="primary" disabled>Create token</button>' in page.body
+    # Everything else a write token may do, it still does here.
+    changed = await visitor.post("/console/orgs/acme/members/add", {"username": "dave"})
+    assert changed.status == 303
 
 
 async def test_a_public_read_token_does_not_sign_in_to_the_console(api: Api) -> None:
