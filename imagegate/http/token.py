@@ -179,7 +179,10 @@ class TokenEndpoint:
             actions = scope.actions & grantable
             if actions:
                 granted.append(Scope(scope.type, scope.name, actions))
-        return self._issuer.issue(username, self._service, granted, public_only=public_only)
+        token_uuid = username.token_uuid if isinstance(username, SignedIn) else None
+        return self._issuer.issue(
+            username, self._service, granted, public_only=public_only, token_uuid=token_uuid
+        )
 
 
 def _could_sign_in(text: str) -> bool:

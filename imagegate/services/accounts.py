@@ -174,6 +174,14 @@ _TOKEN_COLUMNS = (
 )
 
 
+def live_token(now: dt.datetime) -> ColumnElement[bool]:
+    """What an access token's row meets while it signs anyone in: active, not expired."""
+    return and_(
+        AccessToken.active.is_(True),
+        AccessToken.expires_at.is_(None) | (AccessToken.expires_at > now),
+    )
+
+
 def _token_audit(token: TokenInfo) -> dict[str, Any]:
     """What the audit trail keeps of a token: never its secret or its hash."""
     expires_at = token.expires_at.isoformat() if token.expires_at is not None else None
@@ -499,6 +507,18 @@ class AccountService:
                 before=_token_audit(_token_info(username, row)),
                 after=None,
             )
+
+    async def token_live(self, username: str, token_uuid: str) -> bool:
+        """Whether ``username``'s access token ``token_uuid`` still signs in (active, not
+        expired): one indexed read, for pushes with a registry token issued for it."""
+        now = self._clock()
+        async with self._db.read() as conn:
+            found = await conn.scalar(
+                select(AccessToken.id)
+                .join(User, AccessToken.user_id == User.id)
+                .where(User.name == username, AccessToken.uuid == token_uuid, live_token(now))
+            )
+        return found is not None
 
     async def deactivate_token(self, username: str, token_id: int) -> None:
         """Revoke a token; the very next sign-in with it fails, and its sessions end."""

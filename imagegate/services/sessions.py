@@ -37,7 +37,7 @@ from imagegate.core.authorization import Caller, Reach, reach_of
 from imagegate.core.signin import SignInRefusal
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, Session, User
-from imagegate.services.accounts import AccountService, SignedIn
+from imagegate.services.accounts import AccountService, SignedIn, live_token
 from imagegate.services.common import Clock, utcnow
 from imagegate.services.signin import SignInService
 
@@ -218,12 +218,7 @@ class SessionService:
             credential = (
                 select(User.id, AccessToken.id)
                 .join(AccessToken, AccessToken.user_id == User.id)
-                .where(
-                    User.name == username,
-                    AccessToken.uuid == token_uuid,
-                    AccessToken.active.is_(True),
-                    AccessToken.expires_at.is_(None) | (AccessToken.expires_at > now),
-                )
+                .where(User.name == username, AccessToken.uuid == token_uuid, live_token(now))
             )
         else:
             credential = select(User.id, null().label("token_id")).where(
