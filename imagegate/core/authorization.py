@@ -25,6 +25,10 @@ Docker Hub, where a personal access token cannot manage personal access tokens: 
 leaked ``repo:write`` token could mint itself a successor that never expires and so
 outlive its own revocation.
 
+The same reach bounds what ``/token`` puts in a registry token (``grantable``): a
+``repo:read`` or ``repo:public_read`` token is granted pull only, and a public-read one
+only on public repositories (the token endpoint asks which are).
+
 "Write" means changing state the credential guards (settings, members, teams, tokens,
 publisher overrides). Signing in and out change only the caller's own session, so they
 are declared ``ANYONE`` reads.
@@ -98,6 +102,22 @@ class Reach(enum.IntEnum):
     @property
     def label(self) -> str:
         return {Reach.PUBLIC: "public-read", Reach.READ: "read-only", Reach.WRITE: "write"}[self]
+
+
+# What ``/token`` may put in a registry token. Each registry request is still decided with
+# the database's state at that moment, so a grant never outlives a permission change.
+REGISTRY_ACTIONS = frozenset({"pull", "push", "delete", "*"})
+_PULL_ONLY = frozenset({"pull"})
+
+
+def grantable(reach: Reach | None) -> frozenset[str]:
+    """The registry actions ``/token`` may grant a credential of ``reach`` (``None``: an
+    anonymous client). A write credential and an anonymous client get what they ask
+    for (every request is decided anyway; nobody anonymous may push), a read-only or a
+    public-read token pull only, whatever its user may do."""
+    if reach is None or reach is Reach.WRITE:
+        return REGISTRY_ACTIONS
+    return _PULL_ONLY
 
 
 def reach_of(scopes: Iterable[str] | None) -> Reach:

@@ -5,7 +5,8 @@ token endpoint on every pull. Access tokens are checked with one indexed lookup 
 SHA-256 digest; passwords with argon2 (on the hasher's own threads, so the event loop
 keeps serving), after which the success is remembered briefly by a ``CredentialCache``.
 Every attempt passes the ``SignInThrottle`` first, and identical attempts in flight at
-once (a client pulling several images) are checked once.
+once (a client pulling several images) are checked once. What a sign-in yields
+(``SignedIn``) and what may be shown of a token (``TokenInfo``) are ``services.credentials``.
 """
 
 from __future__ import annotations
@@ -27,13 +28,20 @@ from imagegate.auth.passwords import (
     new_access_token,
     token_digest,
 )
-from imagegate.core.authorization import TOKEN_SCOPES, Reach, reach_of
+from imagegate.core.authorization import Reach, reach_of
 from imagegate.core.inputs import text_problem
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, Session, User
 from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, account_name, claim_account_name, user_id, utcnow
 from imagegate.services.credential_cache import CredentialCache
+from imagegate.services.credentials import (
+    DEFAULT_SCOPES,
+    MAX_CREDENTIAL_LENGTH,
+    SignedIn,
+    TokenInfo,
+    check_scopes,
+)
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound
 from imagegate.services.inflight import InFlight
 from imagegate.services.throttle import SignInThrottle
@@ -41,15 +49,8 @@ from imagegate.services.throttle import SignInThrottle
 log = logging.getLogger(__name__)
 
 MAX_TOKEN_LIFETIME_DAYS = 3650
-# No password is longer (``create_user`` and ``set_password`` refuse it), nor any name or
-# access token: a longer name or secret never signs anyone in, and is refused unread.
-MAX_CREDENTIAL_LENGTH = 1024
 _MAX_DESCRIPTION_LENGTH = 255
 _MAX_EMAIL_LENGTH = 254
-
-
-DEFAULT_SCOPES = ("repo:write",)
-MAX_TOKEN_LABEL_LENGTH = 100
 
 
 class _Token(enum.Enum):
@@ -59,86 +60,12 @@ class _Token(enum.Enum):
     DEAD = "revoked or expired"
 
 
-class SignedIn(str):
-    """The canonical username ``authenticate`` returns, telling how the user signed in.
-
-    A ``str``, so callers that only need the name use it as one; ``read_only`` is set
-    for an access token without a write scope: it may pull, never push or delete;
-    ``public_only`` for one that may pull public repositories only (``repo:public_read``).
-    ``password_version`` is the version of the password that verified (``None`` for a
-    token), read with the hash it was checked against: a session made with it ends
-    if the password changed since.
-    """
-
-    read_only: bool = False
-    public_only: bool = False
-    token_uuid: str | None = None
-    password_version: int | None = None
-
-    @classmethod
-    def of(
-        cls,
-        name: str,
-        *,
-        read_only: bool = False,
-        public_only: bool = False,
-        token_uuid: str | None = None,
-        password_version: int | None = None,
-    ) -> SignedIn:
-        signed_in = cls(name)
-        signed_in.read_only = read_only or public_only
-        signed_in.public_only = public_only
-        signed_in.token_uuid = token_uuid
-        signed_in.password_version = password_version
-        return signed_in
-
-
-def can_write(scopes: tuple[str, ...]) -> bool:
-    """Whether a token with ``scopes`` may push and delete (``repo:write``, ``repo:admin``)."""
-    return reach_of(scopes) is Reach.WRITE
-
-
-def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    if not scopes:
-        raise InvalidInput(f"give at least one scope: {', '.join(TOKEN_SCOPES)}")
-    for scope in scopes:
-        if scope not in TOKEN_SCOPES:
-            raise InvalidInput(f"unknown scope {scope!r}: use {', '.join(TOKEN_SCOPES)}")
-    return tuple(scopes)
-
-
 @dataclass(frozen=True)
 class UserInfo:
     name: str
     email: str | None
     created_at: dt.datetime
     is_admin: bool = False
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    """What may be shown about a personal access token; never its secret."""
-
-    id: int
-    username: str
-    description: str
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    last_used_at: dt.datetime | None
-    active: bool
-    uuid: str = ""
-    scopes: tuple[str, ...] = DEFAULT_SCOPES  # as given, in order
-    creator_ip: str = ""
-    creator_ua: str = ""
-
-    def expired(self, now: dt.datetime | None = None) -> bool:
-        """Past its expiry date: it no longer signs anyone in, active or not."""
-        moment = now or dt.datetime.now(dt.UTC)
-        return self.expires_at is not None and self.expires_at <= moment
-
-    @property
-    def usable(self) -> bool:
-        return self.active and not self.expired()
 
 
 def _check_password(password: str) -> str:
@@ -180,18 +107,6 @@ def live_token(now: dt.datetime) -> ColumnElement[bool]:
         AccessToken.active.is_(True),
         AccessToken.expires_at.is_(None) | (AccessToken.expires_at > now),
     )
-
-
-def _token_audit(token: TokenInfo) -> dict[str, Any]:
-    """What the audit trail keeps of a token: never its secret or its hash."""
-    expires_at = token.expires_at.isoformat() if token.expires_at is not None else None
-    return {
-        "uuid": token.uuid,
-        "label": token.description,
-        "scopes": list(token.scopes),
-        "active": token.active,
-        "expires_at": expires_at,
-    }
 
 
 async def _locked_user(conn: AsyncConnection, name: str) -> Any:
@@ -394,7 +309,7 @@ class AccountService:
                 account=None,
                 name=username,
                 before=None,
-                after=_token_audit(info),
+                after=info.audit(),
             )
         return info, token.secret
 
@@ -481,8 +396,8 @@ class AccountService:
                 "user.access_token.update",
                 account=None,
                 name=username,
-                before=_token_audit(before),
-                after=_token_audit(after),
+                before=before.audit(),
+                after=after.audit(),
             )
             return after
 
@@ -504,7 +419,7 @@ class AccountService:
                 "user.access_token.delete",
                 account=None,
                 name=username,
-                before=_token_audit(_token_info(username, row)),
+                before=_token_info(username, row).audit(),
                 after=None,
             )
 
@@ -530,7 +445,7 @@ class AccountService:
     ) -> SignedIn | None:
         """The canonical username if ``secret`` is the user's password or live token.
 
-        The name is a ``SignedIn``: ``read_only`` tells a token without a write scope.
+        The name is a ``SignedIn``: its ``reach`` tells how far the credential goes.
         ``client`` is the address the attempt comes from, for the ``SignInThrottle``;
         raises ``TooManyAttempts`` when it turns the attempt away.
         """
@@ -586,13 +501,7 @@ class AccountService:
             return _Token.DEAD
         if last_used_at is None or last_used_at <= now - self._touch_interval:
             await self._touch(token_id, now)
-        reach = reach_of(scopes.split())
-        return SignedIn.of(
-            name,
-            read_only=reach is not Reach.WRITE,
-            public_only=reach is Reach.PUBLIC,
-            token_uuid=token_uuid,
-        )
+        return SignedIn(name, reach_of(scopes.split()), token_uuid=token_uuid)
 
     async def _touch(self, token_id: int, now: dt.datetime) -> None:
         stale = now - self._touch_interval
@@ -626,14 +535,14 @@ class AccountService:
         # with it is stillborn if the password changes before the session exists.
         name, password_hash, version = row
         if self._cache.verified(name, secret, password_hash):
-            return SignedIn.of(name, password_version=version)
+            return SignedIn(name, Reach.WRITE, password_version=version)
         check = await self._hasher.verify_async(password_hash, secret)
         if not check.ok:
             return None
         if check.needs_rehash:
             password_hash = await self._rehash(name, password_hash, secret)
         self._cache.remember(name, secret, password_hash)
-        return SignedIn.of(name, password_version=version)
+        return SignedIn(name, Reach.WRITE, password_version=version)
 
     async def _rehash(self, username: str, old_hash: str, password: str) -> str:
         """Upgrade a hash made with older parameters, unless the password changed meanwhile."""

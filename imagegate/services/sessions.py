@@ -37,8 +37,9 @@ from imagegate.core.authorization import Caller, Reach, reach_of
 from imagegate.core.signin import SignInRefusal
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, Session, User
-from imagegate.services.accounts import AccountService, SignedIn, live_token
+from imagegate.services.accounts import AccountService, live_token
 from imagegate.services.common import Clock, utcnow
+from imagegate.services.credentials import SignedIn
 from imagegate.services.signin import SignInService
 
 _SECRET_BYTES = 32

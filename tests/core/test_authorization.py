@@ -12,6 +12,7 @@ from imagegate.core.authorization import (
     Verdict,
     Who,
     credential_verdict,
+    grantable,
     manages_credentials,
     membership_verdict,
     reach_of,
@@ -46,6 +47,19 @@ TOKENS = manages_credentials(Who.USER)
 )
 def test_the_reach_of_a_credential(scopes: list[str] | None, reach: Reach) -> None:
     assert reach_of(scopes) is reach
+
+
+@pytest.mark.parametrize(
+    ("reach", "actions"),
+    [
+        (None, {"pull", "push", "delete", "*"}),  # anonymous: each request decides
+        (Reach.WRITE, {"pull", "push", "delete", "*"}),
+        (Reach.READ, {"pull"}),
+        (Reach.PUBLIC, {"pull"}),  # and only on public repositories: the endpoint asks
+    ],
+)
+def test_what_a_registry_token_may_grant_a_reach(reach: Reach | None, actions: set[str]) -> None:
+    assert grantable(reach) == actions
 
 
 @pytest.mark.parametrize(

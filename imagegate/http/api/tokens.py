@@ -28,7 +28,7 @@ from imagegate.http.api.framework import (
     rfc3339_short,
 )
 from imagegate.services import Services
-from imagegate.services.accounts import MAX_TOKEN_LABEL_LENGTH, TokenInfo
+from imagegate.services.credentials import MAX_TOKEN_LABEL_LENGTH, TokenInfo
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 REDACTED = "***"
