@@ -62,7 +62,12 @@ def build_app(
     issuer = TokenIssuer(
         SigningKey.load_or_create(settings.keys_dir), TOKEN_ISSUER, settings.token_ttl_seconds
     )
-    authorizer = Authorizer(RegistryAuthenticator(issuer, realm), services.access, audit)
+    authorizer = Authorizer(
+        RegistryAuthenticator(issuer, realm),
+        services.access,
+        audit,
+        token_live=services.accounts.token_live,
+    )
     push = PushAPI(authorizer, hosted, services.repositories)
     registry = RegistryAPI(authorizer, proxy, hosted, push, services.repositories, services.signin)
     token = TokenEndpoint(

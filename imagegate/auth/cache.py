@@ -10,6 +10,8 @@ processes.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,6 +26,20 @@ V = TypeVar("V")
 ENTRY_OVERHEAD_BYTES = 256
 # How often a full cache looks for expired entries before dropping live ones.
 SWEEP_INTERVAL_SECONDS = 1.0
+
+
+def digest_key(*parts: str, secret: bytes = b"") -> bytes:
+    """A fixed-size key for ``parts``: HMAC-SHA256 under ``secret`` (a per-process random
+    key where the parts hold a password; empty where they name nothing secret).
+
+    Each part is length-prefixed, so no two lists of parts share a message; lone
+    surrogates (which JSON text may hold) are encoded as they are, not refused.
+    """
+    digest = hmac.new(secret, digestmod=hashlib.sha256)
+    for part in parts:
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "big") + encoded)
+    return digest.digest()
 
 
 @dataclass(frozen=True)

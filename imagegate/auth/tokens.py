@@ -109,6 +109,9 @@ class IssuedToken:
 # The claim that restricts a token to public repositories (a repo:public_read access
 # token signed in): the registry checks it on every request, whatever ``access`` grants.
 PUBLIC_ONLY_CLAIM = "imagegate_public_only"
+# The access token a registry token was issued for (its uuid), when one signed in:
+# pushes and deletes check that it still signs in, so revoking it stops them at once.
+ACCESS_TOKEN_CLAIM = "imagegate_access_token"
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class TokenClaims:
     subject: str  # "" for an anonymous client
     access: frozenset[tuple[str, str, str]]  # (type, name, action)
     public_only: bool = False  # may pull public repositories only
+    token_uuid: str | None = None  # the access token it was issued for; None: a password
 
     def allows(self, type_: str, name: str, action: str) -> bool:
         return (type_, name, action) in self.access
@@ -156,7 +160,13 @@ class TokenIssuer:
         )
 
     def issue(
-        self, subject: str, audience: str, access: Iterable[Scope], *, public_only: bool = False
+        self,
+        subject: str,
+        audience: str,
+        access: Iterable[Scope],
+        *,
+        public_only: bool = False,
+        token_uuid: str | None = None,
     ) -> IssuedToken:
         now = int(time.time())
         claims: dict[str, object] = {
@@ -174,6 +184,8 @@ class TokenIssuer:
         }
         if public_only:
             claims[PUBLIC_ONLY_CLAIM] = True
+        if token_uuid is not None:
+            claims[ACCESS_TOKEN_CLAIM] = token_uuid
         token = jwt.encode(claims, self._key.private_key, ALGORITHM, headers={"kid": self._kid})
         issued_at = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return IssuedToken(token, self.ttl_seconds, issued_at)
@@ -212,10 +224,12 @@ class TokenIssuer:
                 access.add((str(entry.get("type")), str(entry.get("name")), str(action)))
         expires = float(claims["exp"]) + LEEWAY_SECONDS
         public_only = claims.get(PUBLIC_ONLY_CLAIM) is True
-        return TokenClaims(str(claims["sub"]), frozenset(access), public_only), expires
+        token_uuid = claims.get(ACCESS_TOKEN_CLAIM)
+        bound = str(token_uuid) if token_uuid is not None else None
+        return TokenClaims(str(claims["sub"]), frozenset(access), public_only, bound), expires
 
 
 def _claims_size(claims: TokenClaims) -> int:
     """An estimate of the memory ``claims`` hold, for the verified-token cache's budget."""
     text = sum(len(t) + len(n) + len(a) + _ACCESS_BYTES for t, n, a in claims.access)
-    return _CLAIMS_BYTES + len(claims.subject) + text
+    return _CLAIMS_BYTES + len(claims.subject) + len(claims.token_uuid or "") + text

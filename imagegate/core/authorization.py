@@ -19,6 +19,16 @@ A session reaches as far as the credential it was made with (``Reach``):
   what an anonymous caller gets (as on Docker Hub, where a public-read token cannot
   manage an organization); the console does not sign it in at all.
 
+Access tokens are managed (created, reactivated, revoked, relabelled, deleted) only by a
+session signed in with a password (``Need.password``), whatever a token's scope, as on
+Docker Hub, where a personal access token cannot manage personal access tokens: else a
+leaked ``repo:write`` token could mint itself a successor that never expires and so
+outlive its own revocation.
+
+The same reach bounds what ``/token`` puts in a registry token (``grantable``): a
+``repo:read`` or ``repo:public_read`` token is granted pull only, and a public-read one
+only on public repositories (the token endpoint asks which are).
+
 "Write" means changing state the credential guards (settings, members, teams, tokens,
 publisher overrides). Signing in and out change only the caller's own session, so they
 are declared ``ANYONE`` reads.
@@ -49,10 +59,12 @@ class Who(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Need:
-    """What a route declares: who may call it, and whether it writes."""
+    """What a route declares: who may call it, whether it writes, and whether only a
+    session signed in with a password may (``password``: it manages credentials)."""
 
     who: Who
     write: bool = False
+    password: bool = False
 
     @property
     def in_org(self) -> bool:
@@ -60,7 +72,8 @@ class Need:
         return self.who in (Who.MEMBER, Who.OWNER)
 
     def __str__(self) -> str:
-        return f"{self.who.value}, {'write' if self.write else 'read'}"
+        text = f"{self.who.value}, {'write' if self.write else 'read'}"
+        return f"{text}, password" if self.password else text
 
 
 ANYONE = Need(Who.ANYONE)
@@ -74,6 +87,11 @@ def writes(who: Who) -> Need:
     return Need(who, write=True)
 
 
+def manages_credentials(who: Who) -> Need:
+    """A change to the caller's credentials (access tokens): a password session only."""
+    return Need(who, write=True, password=True)
+
+
 class Reach(enum.IntEnum):
     """How far a session's credential reaches, whatever its user may do."""
 
@@ -84,6 +102,22 @@ class Reach(enum.IntEnum):
     @property
     def label(self) -> str:
         return {Reach.PUBLIC: "public-read", Reach.READ: "read-only", Reach.WRITE: "write"}[self]
+
+
+# What ``/token`` may put in a registry token. Each registry request is still decided with
+# the database's state at that moment, so a grant never outlives a permission change.
+REGISTRY_ACTIONS = frozenset({"pull", "push", "delete", "*"})
+_PULL_ONLY = frozenset({"pull"})
+
+
+def grantable(reach: Reach | None) -> frozenset[str]:
+    """The registry actions ``/token`` may grant a credential of ``reach`` (``None``: an
+    anonymous client). A write credential and an anonymous client get what they ask
+    for (every request is decided anyway; nobody anonymous may push), a read-only or a
+    public-read token pull only, whatever its user may do."""
+    if reach is None or reach is Reach.WRITE:
+        return REGISTRY_ACTIONS
+    return _PULL_ONLY
 
 
 def reach_of(scopes: Iterable[str] | None) -> Reach:
@@ -101,17 +135,22 @@ def reach_of(scopes: Iterable[str] | None) -> Reach:
 
 @dataclass(frozen=True)
 class Caller:
-    """What the rule needs to know about a signed-in caller, besides membership."""
+    """What the rule needs to know about a signed-in caller, besides membership.
+
+    ``password``: the session was signed in with the user's password, not an access
+    token (unknown counts as a token: it fails closed)."""
 
     username: str
     reach: Reach
     admin: bool
+    password: bool = False
 
 
 class Verdict(enum.StrEnum):
     ALLOWED = "allowed"
     SIGN_IN = "sign_in"  # anonymous, where a user is needed
     PUBLIC_ONLY = "public_only"  # a public-read session, where a user is needed
+    TOKEN_SESSION = "token_session"  # an access token's session, where a password is needed
     READ_ONLY = "read_only"  # a read-only session, where a route writes
     NO_ORG = "no_org"  # the organization in the path does not exist
     NOT_MEMBER = "not_member"
@@ -128,6 +167,8 @@ def credential_verdict(need: Need, caller: Caller | None) -> Verdict:
         return Verdict.SIGN_IN
     if caller.reach is Reach.PUBLIC:
         return Verdict.PUBLIC_ONLY
+    if need.password and not caller.password:  # before READ_ONLY: no token scope will do
+        return Verdict.TOKEN_SESSION
     if need.write and caller.reach is not Reach.WRITE:
         return Verdict.READ_ONLY
     if need.who is Who.ADMIN and not caller.admin:
@@ -172,6 +213,12 @@ def credential_message(verdict: Verdict) -> str:
             "permission denied: this session was signed in with a public-read access token "
             "(scope repo:public_read), which reaches public repositories only; sign in with "
             "a password or a repo:read or repo:write token"
+        )
+    if verdict is Verdict.TOKEN_SESSION:
+        return (
+            "permission denied: this session was signed in with an access token, and an "
+            "access token cannot create, change or delete access tokens, whatever its "
+            "scope; sign in with your password to manage tokens"
         )
     if verdict is Verdict.READ_ONLY:
         return (

@@ -2,7 +2,10 @@
 
 Every repository-scoped request passes through here: the bearer token must grant the
 action on the repository (else 401 with the scope to ask for), then the access service
-decides with the database's current state (else 401, 403 or 405 with its message). Each
+decides with the database's current state (else 401, 403 or 405 with its message). A
+push or delete with a token issued for an access token also checks that the access token
+still signs in (``TokenLive``): a revoked one stops writing at once, while its pulls
+last until the registry token expires (SECURITY.md says why). Each
 decision is logged as one structured line and recorded in the audit trail: a refusal at
 once, before it is raised; an allowance when the response starts, so the event carries
 the digest the response names (a manifest pulled by tag).
@@ -11,6 +14,7 @@ the digest the response names (a manifest pulled by tag).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from starlette.requests import Request
@@ -45,13 +49,27 @@ class AccessDecider(Protocol):
         ...
 
 
+# Whether the user's access token (by uuid) still signs in: active and not expired.
+TokenLive = Callable[[str, str], Awaitable[bool]]
+REVOKED = (
+    "the access token this registry token was issued for was deactivated, deleted or has "
+    "expired; log in again"
+)
+
+
 class Authorizer:
     def __init__(
-        self, auth: RegistryAuthenticator, access: AccessDecider, audit: AuditSink
+        self,
+        auth: RegistryAuthenticator,
+        access: AccessDecider,
+        audit: AuditSink,
+        *,
+        token_live: TokenLive,
     ) -> None:
         self.auth = auth
         self._access = access
         self._audit = audit
+        self._token_live = token_live
 
     async def pull(self, request: Request, raw_name: str, kind: str, ref: str) -> Decision:
         repository = parse_repository(raw_name)
@@ -122,6 +140,9 @@ class Authorizer:
             action, token_actions, scope = "push to", ("push", "*"), "pull,push"
         also = _pull_scope(mount_from) if mount_from else ""
         identity = self.auth.require(request, repository, raw_name, token_actions, scope, also)
+        bound = identity.claims.token_uuid
+        if bound is not None and not await self._token_live(identity.username or "", bound):
+            raise Unauthorized(REVOKED)
         decision = await self._access.decide_write(identity.username, repository, needed, action)
         _log(request, identity, decision, kind, ref)
         verb = DELETE if needed >= Permission.ADMIN else PUSH

@@ -19,12 +19,13 @@ from starlette.responses import JSONResponse, Response
 
 from imagegate.audit.events import INCORRECT_CREDENTIALS, AuditSink, login
 from imagegate.auth.tokens import IssuedToken, TokenIssuer
+from imagegate.core.authorization import Reach, grantable
 from imagegate.core.errors import RegistryError, TooManyRequests, Unauthorized
 from imagegate.core.inputs import text_problem
 from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.scopes import Scope, TooManyScopes, parse_scopes
 from imagegate.core.signin import SignInRefusal
-from imagegate.services.accounts import SignedIn
+from imagegate.services.credentials import MAX_CREDENTIAL_LENGTH, SignedIn
 from imagegate.services.errors import TooManyAttempts
 
 logger = logging.getLogger("imagegate.auth")
@@ -33,8 +34,8 @@ logger = logging.getLogger("imagegate.auth")
 class Authenticate(Protocol):
     async def __call__(
         self, username: str, secret: str, *, client: str | None = None
-    ) -> str | None:
-        """The canonical username, or None; ``TooManyAttempts`` when throttled."""
+    ) -> SignedIn | None:
+        """Who signed in and with what, or None; ``TooManyAttempts`` when throttled."""
         ...
 
 
@@ -42,12 +43,8 @@ class Authenticate(Protocol):
 IsPublic = Callable[[RepositoryName], Awaitable[bool]]
 # Why enforce sign-in turns a signed-in user away, or None to let them in.
 Admit = Callable[[str], Awaitable[SignInRefusal | None]]
-# Tokens carry what was asked for; each request is still authorized against the
-# database's current state, so a grant here never outlives a permission change.
-GRANTABLE_ACTIONS = frozenset({"pull", "push", "delete", "*"})
-# What a read-only personal access token (scope repo:read) may be granted.
-READ_ONLY_ACTIONS = frozenset({"pull"})
 VIA = "registry"  # where logins here come from, in the audit trail
+SHOWN_NAME_LENGTH = 255  # what is logged of a name that cannot be one (the audit keeps 255)
 
 
 class TokenEndpoint:
@@ -72,8 +69,8 @@ class TokenEndpoint:
     async def get(self, request: Request) -> Response:
         credentials = _basic_credentials(request)
         scopes = parse_scopes(request.query_params.getlist("scope"))
-        username = await self._login(request, credentials)
-        token = self._issue(username, await self._reachable(username, scopes))
+        user = await self._login(request, credentials)
+        token = self._issue(user, await self._grant(user, scopes))
         body = {
             "token": token.token,
             "access_token": token.token,
@@ -97,8 +94,8 @@ class TokenEndpoint:
         except TooManyScopes as exc:
             return _oauth_error("invalid_scope", exc.message)
         credentials = (form.get("username", ""), form.get("password", ""))
-        username = await self._login(request, credentials)
-        token = self._issue(username, await self._reachable(username, scopes))
+        user = await self._login(request, credentials)
+        token = self._issue(user, await self._grant(user, scopes))
         body = {
             "access_token": token.token,
             "token_type": "Bearer",
@@ -108,30 +105,36 @@ class TokenEndpoint:
         }
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
-    async def _login(self, request: Request, credentials: tuple[str, str] | None) -> str:
+    async def _login(
+        self, request: Request, credentials: tuple[str, str] | None
+    ) -> SignedIn | None:
+        """Who the credentials sign in (``None``: none were sent), or ``Unauthorized``."""
         if credentials is None:
             request.state.user = "anonymous"
-            return ""
+            return None
         name, secret = credentials
-        if text_problem(name) or text_problem(secret):
-            # No account has such a name or password, and neither the database nor the
-            # audit trail takes a NUL: a failed login, recorded with what can be shown.
-            name, secret = name.replace("\x00", "\ufffd"), ""
+        if not _could_sign_in(name) or not _could_sign_in(secret):
+            # No account has such a name or secret: a failed login, refused before anything
+            # else (the throttle keeps nothing of it). The log and the audit trail get what
+            # can be shown: the name's start, without NUL (PostgreSQL takes none).
+            shown = name[:SHOWN_NAME_LENGTH].replace("\x00", "\ufffd")
+            self._note_login(shown, "failure", INCORRECT_CREDENTIALS)
+            raise Unauthorized(INCORRECT_CREDENTIALS)
         client = request.client.host if request.client else None
         try:
-            username = await self._authenticate(name, secret, client=client)
+            user = await self._authenticate(name, secret, client=client)
         except TooManyAttempts as exc:
             raise TooManyRequests(exc.message, detail={"retry_after": exc.retry_after}) from None
-        if username is None:
+        if user is None:
             self._note_login(name, "failure", INCORRECT_CREDENTIALS)
             raise Unauthorized(INCORRECT_CREDENTIALS)
-        refusal = await self._admit(username) if self._admit is not None else None
+        refusal = await self._admit(user) if self._admit is not None else None
         if refusal is not None:
-            self._note_login(username, refusal.kind.value, refusal.reason)
+            self._note_login(user, refusal.kind.value, refusal.reason)
             raise Unauthorized(refusal.message)
-        request.state.user = username
-        self._note_login(username, "success")
-        return username
+        request.state.user = str(user)
+        self._note_login(user, "success")
+        return user
 
     def _note_login(self, user: str, outcome: str, reason: str = "") -> None:
         """Log a credentialed attempt and record it in the audit trail."""
@@ -142,40 +145,46 @@ class TokenEndpoint:
             login(user, signed_in=signed_in, outcome=outcome, reason=reason, via=VIA)
         )
 
-    async def _reachable(self, username: str, scopes: list[Scope]) -> list[Scope]:
-        """``scopes``, less the repositories a ``repo:public_read`` token may not pull:
-        every one that is not public (all of them when that cannot be asked)."""
-        if not (isinstance(username, SignedIn) and username.public_only):
-            return scopes
-        reachable = []
+    async def _grant(self, user: SignedIn | None, scopes: list[Scope]) -> list[Scope]:
+        """What the registry token carries, in one pass over the scopes asked for: of
+        each repository scope, the actions the credential's reach may be granted
+        (``grantable``); for a public-read token only where the repository is public
+        (nowhere when that cannot be asked). A name that cannot exist gets nothing."""
+        reach = user.reach if user is not None else None
+        allowed = grantable(reach)
+        granted = []
         for scope in scopes:
-            if scope.type != "repository":
-                continue  # never granted anyway
+            actions = scope.actions & allowed
+            if scope.type != "repository" or not actions:
+                continue
             try:
                 repository = parse_repository(scope.name)
             except RegistryError:
-                continue  # no access to a name that cannot exist
-            if self._is_public is not None and await self._is_public(repository):
-                reachable.append(scope)
-        return reachable
-
-    def _issue(self, username: str, scopes: list[Scope]) -> IssuedToken:
-        grantable = GRANTABLE_ACTIONS
-        public_only = isinstance(username, SignedIn) and username.public_only
-        if isinstance(username, SignedIn) and username.read_only:
-            grantable = READ_ONLY_ACTIONS
-        granted = []
-        for scope in scopes:
-            if scope.type != "repository":
                 continue
-            try:
-                parse_repository(scope.name)
-            except RegistryError:
-                continue  # no access to a name that cannot exist
-            actions = scope.actions & grantable
-            if actions:
-                granted.append(Scope(scope.type, scope.name, actions))
-        return self._issuer.issue(username, self._service, granted, public_only=public_only)
+            if reach is Reach.PUBLIC and not await self._public(repository):
+                continue
+            granted.append(Scope(scope.type, scope.name, actions))
+        return granted
+
+    async def _public(self, repository: RepositoryName) -> bool:
+        return self._is_public is not None and await self._is_public(repository)
+
+    def _issue(self, user: SignedIn | None, granted: list[Scope]) -> IssuedToken:
+        if user is None:
+            return self._issuer.issue("", self._service, granted)
+        return self._issuer.issue(
+            str(user),
+            self._service,
+            granted,
+            public_only=user.reach is Reach.PUBLIC,
+            token_uuid=user.token_uuid,
+        )
+
+
+def _could_sign_in(text: str) -> bool:
+    """Whether ``text`` could be a name or secret: not longer than any (Basic credentials
+    are bounded only by the 64 KiB header limit) and storable text."""
+    return len(text) <= MAX_CREDENTIAL_LENGTH and text_problem(text) is None
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:

@@ -1,7 +1,8 @@
 """Orchestration over the database, one concept per module.
 
-``accounts`` (users, passwords, access tokens, signing in), ``orgs`` (organizations,
-teams, members), ``repositories`` (hosted repositories and team permissions on them),
+``accounts`` (users, passwords, access tokens, signing in; ``credentials`` what a
+sign-in yields and what may be shown of a token), ``orgs`` (organizations, teams,
+members), ``repositories`` (hosted repositories and team permissions on them),
 ``sessions`` (signed-in sessions of the API and the console, each tied to its
 credential), ``access`` (image access settings and the pull and write decisions),
 ``allowlist`` (each organization's repository allowlist), ``publishers`` (publisher

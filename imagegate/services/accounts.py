@@ -5,7 +5,8 @@ token endpoint on every pull. Access tokens are checked with one indexed lookup 
 SHA-256 digest; passwords with argon2 (on the hasher's own threads, so the event loop
 keeps serving), after which the success is remembered briefly by a ``CredentialCache``.
 Every attempt passes the ``SignInThrottle`` first, and identical attempts in flight at
-once (a client pulling several images) are checked once.
+once (a client pulling several images) are checked once. What a sign-in yields
+(``SignedIn``) and what may be shown of a token (``TokenInfo``) are ``services.credentials``.
 """
 
 from __future__ import annotations
@@ -27,12 +28,20 @@ from imagegate.auth.passwords import (
     new_access_token,
     token_digest,
 )
-from imagegate.core.authorization import TOKEN_SCOPES, Reach, reach_of
+from imagegate.core.authorization import Reach, reach_of
+from imagegate.core.inputs import text_problem
 from imagegate.db import Database
-from imagegate.db.models import AccessToken, User
+from imagegate.db.models import AccessToken, Session, User
 from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, account_name, claim_account_name, user_id, utcnow
 from imagegate.services.credential_cache import CredentialCache
+from imagegate.services.credentials import (
+    DEFAULT_SCOPES,
+    MAX_CREDENTIAL_LENGTH,
+    SignedIn,
+    TokenInfo,
+    check_scopes,
+)
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound
 from imagegate.services.inflight import InFlight
 from imagegate.services.throttle import SignInThrottle
@@ -40,13 +49,8 @@ from imagegate.services.throttle import SignInThrottle
 log = logging.getLogger(__name__)
 
 MAX_TOKEN_LIFETIME_DAYS = 3650
-_MAX_PASSWORD_LENGTH = 1024
 _MAX_DESCRIPTION_LENGTH = 255
 _MAX_EMAIL_LENGTH = 254
-
-
-DEFAULT_SCOPES = ("repo:write",)
-MAX_TOKEN_LABEL_LENGTH = 100
 
 
 class _Token(enum.Enum):
@@ -54,48 +58,6 @@ class _Token(enum.Enum):
 
     UNKNOWN = "no such token of this user"
     DEAD = "revoked or expired"
-
-
-class SignedIn(str):
-    """The canonical username ``authenticate`` returns, telling how the user signed in.
-
-    A ``str``, so callers that only need the name use it as one; ``read_only`` is set
-    for an access token without a write scope: it may pull, never push or delete;
-    ``public_only`` for one that may pull public repositories only (``repo:public_read``).
-    """
-
-    read_only: bool = False
-    public_only: bool = False
-    token_uuid: str | None = None
-
-    @classmethod
-    def of(
-        cls,
-        name: str,
-        *,
-        read_only: bool = False,
-        public_only: bool = False,
-        token_uuid: str | None = None,
-    ) -> SignedIn:
-        signed_in = cls(name)
-        signed_in.read_only = read_only or public_only
-        signed_in.public_only = public_only
-        signed_in.token_uuid = token_uuid
-        return signed_in
-
-
-def can_write(scopes: tuple[str, ...]) -> bool:
-    """Whether a token with ``scopes`` may push and delete (``repo:write``, ``repo:admin``)."""
-    return reach_of(scopes) is Reach.WRITE
-
-
-def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    if not scopes:
-        raise InvalidInput(f"give at least one scope: {', '.join(TOKEN_SCOPES)}")
-    for scope in scopes:
-        if scope not in TOKEN_SCOPES:
-            raise InvalidInput(f"unknown scope {scope!r}: use {', '.join(TOKEN_SCOPES)}")
-    return tuple(scopes)
 
 
 @dataclass(frozen=True)
@@ -106,37 +68,11 @@ class UserInfo:
     is_admin: bool = False
 
 
-@dataclass(frozen=True)
-class TokenInfo:
-    """What may be shown about a personal access token; never its secret."""
-
-    id: int
-    username: str
-    description: str
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    last_used_at: dt.datetime | None
-    active: bool
-    uuid: str = ""
-    scopes: tuple[str, ...] = DEFAULT_SCOPES  # as given, in order
-    creator_ip: str = ""
-    creator_ua: str = ""
-
-    def expired(self, now: dt.datetime | None = None) -> bool:
-        """Past its expiry date: it no longer signs anyone in, active or not."""
-        moment = now or dt.datetime.now(dt.UTC)
-        return self.expires_at is not None and self.expires_at <= moment
-
-    @property
-    def usable(self) -> bool:
-        return self.active and not self.expired()
-
-
 def _check_password(password: str) -> str:
     if not password:
         raise InvalidInput("the password must not be empty")
-    if len(password) > _MAX_PASSWORD_LENGTH:
-        raise InvalidInput(f"the password is longer than {_MAX_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_CREDENTIAL_LENGTH:
+        raise InvalidInput(f"the password is longer than {MAX_CREDENTIAL_LENGTH} characters")
     return password
 
 
@@ -165,16 +101,12 @@ _TOKEN_COLUMNS = (
 )
 
 
-def _token_audit(token: TokenInfo) -> dict[str, Any]:
-    """What the audit trail keeps of a token: never its secret or its hash."""
-    expires_at = token.expires_at.isoformat() if token.expires_at is not None else None
-    return {
-        "uuid": token.uuid,
-        "label": token.description,
-        "scopes": list(token.scopes),
-        "active": token.active,
-        "expires_at": expires_at,
-    }
+def live_token(now: dt.datetime) -> ColumnElement[bool]:
+    """What an access token's row meets while it signs anyone in: active, not expired."""
+    return and_(
+        AccessToken.active.is_(True),
+        AccessToken.expires_at.is_(None) | (AccessToken.expires_at > now),
+    )
 
 
 async def _locked_user(conn: AsyncConnection, name: str) -> Any:
@@ -377,7 +309,7 @@ class AccountService:
                 account=None,
                 name=username,
                 before=None,
-                after=_token_audit(info),
+                after=info.audit(),
             )
         return info, token.secret
 
@@ -415,7 +347,8 @@ class AccountService:
         active: bool | None = None,
         description: str | None = None,
     ) -> TokenInfo:
-        """(Re)activate or revoke a token, or change its description, in one UPDATE."""
+        """(Re)activate or revoke a token, or change its description, in one UPDATE;
+        revoking it ends every session made with it."""
         changes: dict[str, object] = {}
         if active is not None:
             changes["active"] = active
@@ -453,13 +386,18 @@ class AccountService:
             await conn.execute(
                 update(AccessToken).where(AccessToken.id == before.id).values(**changes)
             )
+            if after.active != before.active:
+                # Deactivation ends the token's sessions for good, in this transaction:
+                # reactivating it later must not bring them back. (On reactivation this
+                # clears sessions a version that only checked ``active`` left behind.)
+                await conn.execute(delete(Session).where(Session.token_id == before.id))
             await record(
                 conn,
                 "user.access_token.update",
                 account=None,
                 name=username,
-                before=_token_audit(before),
-                after=_token_audit(after),
+                before=before.audit(),
+                after=after.audit(),
             )
             return after
 
@@ -481,12 +419,24 @@ class AccountService:
                 "user.access_token.delete",
                 account=None,
                 name=username,
-                before=_token_audit(_token_info(username, row)),
+                before=_token_info(username, row).audit(),
                 after=None,
             )
 
+    async def token_live(self, username: str, token_uuid: str) -> bool:
+        """Whether ``username``'s access token ``token_uuid`` still signs in (active, not
+        expired): one indexed read, for pushes with a registry token issued for it."""
+        now = self._clock()
+        async with self._db.read() as conn:
+            found = await conn.scalar(
+                select(AccessToken.id)
+                .join(User, AccessToken.user_id == User.id)
+                .where(User.name == username, AccessToken.uuid == token_uuid, live_token(now))
+            )
+        return found is not None
+
     async def deactivate_token(self, username: str, token_id: int) -> None:
-        """Revoke a token; the very next sign-in with it fails."""
+        """Revoke a token; the very next sign-in with it fails, and its sessions end."""
         missing = f"user {username!r} has no access token {token_id}"
         await self._change_token(username, AccessToken.id == token_id, {"active": False}, missing)
 
@@ -495,20 +445,20 @@ class AccountService:
     ) -> SignedIn | None:
         """The canonical username if ``secret`` is the user's password or live token.
 
-        The name is a ``SignedIn``: ``read_only`` tells a token without a write scope.
+        The name is a ``SignedIn``: its ``reach`` tells how far the credential goes.
         ``client`` is the address the attempt comes from, for the ``SignInThrottle``;
         raises ``TooManyAttempts`` when it turns the attempt away.
         """
         name = username.strip().lower()
-        if not name or not secret:
-            return None
+        if not name or not secret or max(len(name), len(secret)) > MAX_CREDENTIAL_LENGTH:
+            return None  # before the throttle: nothing it could hold is spent on these
         key = self._cache.fingerprint(client or "", name, secret)
         return await self._attempts.run(key, lambda: self._attempt(client, name, secret))
 
     async def _attempt(self, client: str | None, name: str, secret: str) -> SignedIn | None:
-        # Text no password can be stored as (JSON may hold lone surrogates) is refused
-        # without a lookup, whether the user exists or not.
-        usable = _encodable(name) and _encodable(secret)
+        # Text no name or password can be (JSON may hold lone surrogates; PostgreSQL
+        # takes no NUL) is refused without a lookup, whether the user exists or not.
+        usable = text_problem(name) is None and text_problem(secret) is None
         if usable and looks_like_access_token(secret):
             # Checked before the throttle: 256 random bits cannot be guessed, so a real
             # token keeps working while someone attacks its user's name.
@@ -551,13 +501,7 @@ class AccountService:
             return _Token.DEAD
         if last_used_at is None or last_used_at <= now - self._touch_interval:
             await self._touch(token_id, now)
-        reach = reach_of(scopes.split())
-        return SignedIn.of(
-            name,
-            read_only=reach is not Reach.WRITE,
-            public_only=reach is Reach.PUBLIC,
-            token_uuid=token_uuid,
-        )
+        return SignedIn(name, reach_of(scopes.split()), token_uuid=token_uuid)
 
     async def _touch(self, token_id: int, now: dt.datetime) -> None:
         stale = now - self._touch_interval
@@ -579,22 +523,26 @@ class AccountService:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
-                    select(User.name, User.password_hash).where(User.name == username)
+                    select(User.name, User.password_hash, User.password_version).where(
+                        User.name == username
+                    )
                 )
             ).first()
         if row is None:
             await self._hasher.verify_unknown_user(secret)  # as slow as a wrong password
             return None
-        name, password_hash = row
+        # The version is read with the hash (one UPDATE changes both): a session made
+        # with it is stillborn if the password changes before the session exists.
+        name, password_hash, version = row
         if self._cache.verified(name, secret, password_hash):
-            return SignedIn.of(name)
+            return SignedIn(name, Reach.WRITE, password_version=version)
         check = await self._hasher.verify_async(password_hash, secret)
         if not check.ok:
             return None
         if check.needs_rehash:
             password_hash = await self._rehash(name, password_hash, secret)
         self._cache.remember(name, secret, password_hash)
-        return SignedIn.of(name)
+        return SignedIn(name, Reach.WRITE, password_version=version)
 
     async def _rehash(self, username: str, old_hash: str, password: str) -> str:
         """Upgrade a hash made with older parameters, unless the password changed meanwhile."""
@@ -607,11 +555,3 @@ class AccountService:
                 .returning(User.id)
             )
             return new_hash if result.first() is not None else old_hash
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -12,14 +12,12 @@ Failed attempts are never cached: a wrong password always pays the full price.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import sys
 import time
 from collections.abc import Callable
 
-from imagegate.auth.cache import BoundedCache
+from imagegate.auth.cache import BoundedCache, digest_key
 
 # Enough for tens of thousands of signed-in users: an entry costs under 500 bytes.
 BUDGET_BYTES = 4 * 1024 * 1024
@@ -41,16 +39,8 @@ class CredentialCache:
         self._entries: BoundedCache[str] = BoundedCache(budget_bytes, clock)
 
     def fingerprint(self, *parts: str) -> bytes:
-        """A keyed digest of ``parts``: what this process may remember about a secret.
-
-        Each part is length-prefixed, so no two lists of parts share a message; lone
-        surrogates (which JSON text may hold) are encoded as they are, not refused.
-        """
-        digest = hmac.new(self._key, digestmod=hashlib.sha256)
-        for part in parts:
-            encoded = part.encode("utf-8", "surrogatepass")
-            digest.update(len(encoded).to_bytes(8, "big") + encoded)
-        return digest.digest()
+        """A keyed digest of ``parts``: what this process may remember about a secret."""
+        return digest_key(*parts, secret=self._key)
 
     def verified(self, username: str, secret: str, password_hash: str) -> bool:
         """True if this exact secret verified against this exact hash within the TTL."""

@@ -6,7 +6,8 @@ joining the session to its user and, for a session made with an access token, to
 token. A session is tied to the credential it was made with, so it ends at the very
 next request after
 
-- its access token is deactivated, deleted or expires,
+- its access token is deactivated, deleted or expires (deactivating and deleting a
+  token delete its sessions, so reactivating it brings none back),
 - its user's password changes (a session keeps the password version it was made with;
   every change raises the user's version),
 - it is signed out (``end`` deletes it), or it expires.
@@ -36,8 +37,9 @@ from imagegate.core.authorization import Caller, Reach, reach_of
 from imagegate.core.signin import SignInRefusal
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, Session, User
-from imagegate.services.accounts import AccountService, SignedIn
+from imagegate.services.accounts import AccountService, live_token
 from imagegate.services.common import Clock, utcnow
+from imagegate.services.credentials import SignedIn
 from imagegate.services.signin import SignInService
 
 _SECRET_BYTES = 32
@@ -48,9 +50,10 @@ MAX_SECRET_LENGTH = 64
 class Ended(enum.StrEnum):
     """Why a session no longer signs anyone in."""
 
-    UNKNOWN = "unknown"  # signed out, its token deleted, or never made here
+    UNKNOWN = "unknown"  # signed out, its token deactivated or deleted, or never made here
     EXPIRED = "expired"
     PASSWORD_CHANGED = "password-changed"
+    # Deactivation deletes its sessions; only an older version left such rows behind.
     TOKEN_REVOKED = "token-revoked"
     TOKEN_EXPIRED = "token-expired"
 
@@ -60,7 +63,9 @@ class Ended(enum.StrEnum):
 
 
 _ENDED = {
-    Ended.UNKNOWN: "this session has ended (signed out, or its access token was deleted)",
+    Ended.UNKNOWN: (
+        "this session has ended (signed out, or its access token was deactivated or deleted)"
+    ),
     Ended.EXPIRED: "this session has expired",
     Ended.PASSWORD_CHANGED: "this session ended because the password was changed",
     Ended.TOKEN_REVOKED: "this session ended because its access token was deactivated",
@@ -159,7 +164,7 @@ def _ended(row: Any, now: dt.datetime) -> Ended | None:
 def _user(row: Any) -> SessionUser:
     expires_at, _, token_id, name, is_admin, _, _, _, scopes, token_uuid = row
     token_scopes = tuple(scopes.split()) if token_id is not None else None
-    caller = Caller(name, reach_of(token_scopes), bool(is_admin))
+    caller = Caller(name, reach_of(token_scopes), bool(is_admin), password=token_id is None)
     return SessionUser(caller, token_scopes, token_uuid, expires_at)
 
 
@@ -186,10 +191,9 @@ class SessionService:
         ``TooManyAttempts`` passes through.
 
         No session when the credentials are wrong, when enforce sign-in refuses the user
-        (``refusal``), or when the credential changed while it was being checked."""
-        # The version is read before the password is checked: a change in between then
-        # makes the session stillborn instead of letting the old password in.
-        version = await self._password_version(name.strip().lower())
+        (``refusal``), or when the credential changed while it was being checked.
+        Nothing is read here before ``authenticate`` has checked (and throttled) the
+        attempt: a refused one costs no database read."""
         user = await self._accounts.authenticate(name, secret, client=client)
         if user is None:
             return SignIn()
@@ -197,41 +201,25 @@ class SessionService:
         if refusal is not None:
             return SignIn(refusal=refusal, username=str(user))
         session_secret = secrets.token_urlsafe(_SECRET_BYTES)
-        token_uuid = user.token_uuid if isinstance(user, SignedIn) else None
-        opened = await self._open(str(user), token_uuid, version, session_secret, lifetime)
+        opened = await self._open(user, session_secret, lifetime)
         if opened is None:
             return SignIn()
         return SignIn(opened, session_secret, username=str(user))
 
-    async def _password_version(self, name: str) -> int | None:
-        async with self._db.read() as conn:
-            found: int | None = await conn.scalar(
-                select(User.password_version).where(User.name == name)
-            )
-            return found
-
     async def _open(
-        self,
-        username: str,
-        token_uuid: str | None,
-        version: int | None,
-        secret: str,
-        lifetime: dt.timedelta,
+        self, user: SignedIn, secret: str, lifetime: dt.timedelta
     ) -> SessionUser | None:
         """Insert the session if its credential is still the one that was checked (the
-        row locked until the session exists); ``None`` if it no longer is."""
+        row locked until the session exists); ``None`` if it no longer is: its token
+        revoked, or its password changed since the version ``authenticate`` verified."""
         now = self._clock()
+        username, token_uuid, version = str(user), user.token_uuid, user.password_version
         credential: Select[int, int | None]
         if token_uuid is not None:
             credential = (
                 select(User.id, AccessToken.id)
                 .join(AccessToken, AccessToken.user_id == User.id)
-                .where(
-                    User.name == username,
-                    AccessToken.uuid == token_uuid,
-                    AccessToken.active.is_(True),
-                    AccessToken.expires_at.is_(None) | (AccessToken.expires_at > now),
-                )
+                .where(User.name == username, AccessToken.uuid == token_uuid, live_token(now))
             )
         else:
             credential = select(User.id, null().label("token_id")).where(

@@ -26,6 +26,9 @@ last one. A success clears only its own known-address limit: clearing an address
 username would let an attacker with an account of their own sign in between guesses.
 
 The state lives in this process's memory, bounded (the least recently used entries go).
+Every limit is keyed by a fixed-size digest of what it counts (``auth.cache.digest_key``),
+never by the text a client sent: an entry costs the same for a name of 5 characters or
+of 50,000.
 Several worker processes each keep their own, so N workers allow N times the attempts; a
 store they share (a database table or Redis) would make the limits exact.
 """
@@ -33,7 +36,6 @@ store they share (a database table or Redis) would make the limits exact.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import ipaddress
 import logging
 import math
@@ -42,7 +44,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from imagegate.auth.cache import BoundedCache
+from imagegate.auth.cache import BoundedCache, digest_key
 from imagegate.services.errors import TooManyAttempts
 
 log = logging.getLogger(__name__)
@@ -77,12 +79,12 @@ class _Limits:
     def __init__(self, rule: Rule, max_entries: int) -> None:
         self.rule = rule
         self._max_entries = max_entries
-        self._entries: OrderedDict[str, _Limit] = OrderedDict()
+        self._entries: OrderedDict[bytes, _Limit] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def wait(self, key: str, now: float) -> float:
+    def wait(self, key: bytes, now: float) -> float:
         """Seconds before an attempt under ``key`` is admitted; 0: now."""
         limit = self._entries.get(key)
         if limit is None or limit.failures + limit.pending < self.rule.free:
@@ -96,7 +98,7 @@ class _Limits:
             return 0.0
         return min(self.rule.cap_seconds, 2.0 ** (failures - self.rule.free))
 
-    def begin(self, key: str, now: float) -> None:
+    def begin(self, key: bytes, now: float) -> None:
         limit = self._entries.get(key)
         if limit is None or (not limit.pending and now - limit.last_failure > FORGET_SECONDS):
             limit = self._entries[key] = _Limit()
@@ -104,7 +106,7 @@ class _Limits:
         self._entries.move_to_end(key)
         self._trim(now)
 
-    def end(self, key: str, now: float, *, failed: bool, clear: bool = False) -> bool:
+    def end(self, key: bytes, now: float, *, failed: bool, clear: bool = False) -> bool:
         """Close an attempt begun under ``key``; True when this failure starts the waits."""
         limit = self._entries.get(key)
         if limit is None:
@@ -124,7 +126,7 @@ class _Limits:
         The oldest are first in line, so this stops at the first entry to keep.
         """
         excess = len(self._entries) - self._max_entries
-        doomed: list[str] = []
+        doomed: list[bytes] = []
         for key, limit in self._entries.items():
             if limit.pending:
                 continue
@@ -139,7 +141,7 @@ class _Limits:
 class Attempt:
     """One credential check in progress; say how it ended with ``succeeded``/``failed``."""
 
-    keys: list[tuple[_Limits, str]]
+    keys: list[tuple[_Limits, bytes]]
     known_key: bytes
     outcome: bool | None = None
 
@@ -168,12 +170,11 @@ class SignInThrottle:
         (the check itself broke) counts as neither."""
         now = self._clock()
         where = _address_key(address)
-        pair = f"{where} {username}"
-        known_key = hashlib.sha256(pair.encode("utf-8", "surrogatepass")).digest()
+        known_key = digest_key(where, username)  # also the key of its known-address limit
         if self._known.get(known_key):
-            keys = [(self.known_pairs, pair)]
+            keys = [(self.known_pairs, known_key)]
         else:
-            keys = [(self.addresses, where), (self.users, username)]
+            keys = [(self.addresses, digest_key(where)), (self.users, digest_key(username))]
         for limits, key in keys:
             wait = limits.wait(key, now)
             if wait > 0:

@@ -17,9 +17,10 @@ outsider  ``dave``'s password (in no organization)
 admin     ``root``'s password (a gateway admin in no organization)
 ========  ==========================================================================
 
-A token of ``tess`` reaches as far as its scopes let it: ``rw`` may do everything, ``ro``
-read everything and change nothing, ``pub`` nothing beyond what anonymous callers get
-(the API and the console hold nothing public), ``revoked`` nothing at all. In paths,
+A token of ``tess`` reaches as far as its scopes let it: ``rw`` may do everything but
+manage access tokens (a password session only, as on Docker Hub), ``ro`` read everything
+and change nothing, ``pub`` nothing beyond what anonymous callers get (the API and the
+console hold nothing public), ``revoked`` nothing at all. In paths,
 bodies and forms ``{c}`` is the caller's name, so every caller acts on objects of its own.
 """
 
@@ -127,6 +128,11 @@ def api_own_write(ok: int) -> dict[str, int]:
     return {**api_own_read(ok), "ro": 403}
 
 
+def api_own_tokens(ok: int) -> dict[str, int]:
+    """Managing one's access tokens: with a password only, never with a token."""
+    return {**api_own_write(ok), "rw": 403}
+
+
 def api_admin_read(ok: int) -> dict[str, int]:
     return statuses(
         anon=401, ro=ok, pub=403, rw=ok, revoked=401,
@@ -151,14 +157,15 @@ ALLOWLIST = f"{ORG}/settings/image-access/allowlist"
 
 
 def _token_rows(base: str) -> list[Row]:
-    """Self-service: every signed-in user manages their own tokens."""
+    """Self-service: every user signed in with a password manages their own tokens; a
+    token session reads them."""
     one = f"{base}/{{uuid}}"
     return [
         Row("GET", base, api_own_read(200)),
         Row(
             "POST",
             base,
-            api_own_write(201),
+            api_own_tokens(201),
             body={"token_label": "matrix", "scopes": ["repo:read"]},
             witness=tokens,
         ),
@@ -166,12 +173,12 @@ def _token_rows(base: str) -> list[Row]:
         Row(
             "PATCH",
             one,
-            api_own_write(200),
+            api_own_tokens(200),
             params={"uuid": "kept"},
             body={"token_label": "renamed", "is_active": False},
             witness=tokens,
         ),
-        Row("DELETE", one, api_own_write(204), params={"uuid": f"doomed{base}"}, witness=tokens),
+        Row("DELETE", one, api_own_tokens(204), params={"uuid": f"doomed{base}"}, witness=tokens),
     ]
 
 
@@ -329,6 +336,11 @@ def console_form(ok: int) -> dict[str, int]:
     )  # fmt: skip
 
 
+def console_tokens_form(ok: int) -> dict[str, int]:
+    """Managing one's access tokens: with a password only, never with a token."""
+    return {**console_form(ok), "rw": 403}
+
+
 def console_owner_form() -> dict[str, int]:
     return {**console_form(303), "member": 403, "outsider": 404, "admin": 404}
 
@@ -423,14 +435,14 @@ CONSOLE_ROWS = [
     Row(
         "POST",
         "/console/tokens",
-        console_form(200),
+        console_tokens_form(200),
         body={"description": "matrix", "expires_in_days": ""},
         witness=tokens,
     ),
     Row(
         "POST",
         "/console/tokens/{token_id}/deactivate",
-        console_form(303),
+        console_tokens_form(303),
         params={"token_id": "doomed-console"},
         witness=tokens,
     ),

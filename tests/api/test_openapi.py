@@ -19,6 +19,7 @@ import pytest
 from tests.api.conftest import Api
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+TOKENS = ("/v2/access-tokens", "/v2/api_tokens")  # changed with a password session only
 MAX_EXAMPLES = 6  # per operation and caller: about 7 s a caller on this machine
 
 
@@ -54,9 +55,11 @@ async def test_the_document_lists_every_route_the_server_serves(api: Api) -> Non
     for path, operations in paths.items():  # who may call each, and sign-in where needed
         for method, operation in operations.items():
             access = operation["x-imagegate-access"]
-            who, _, what = access.partition(", ")
+            who, what, *password = access.split(", ")
             assert who in {"anonymous", "user", "member", "owner", "admin"}, (path, access)
             assert what in {"read", "write"}, (path, access)
+            managed = path.startswith(TOKENS) and what == "write"
+            assert password == (["password"] if managed else []), (path, access)
             assert ("security" in operation) == (who != "anonymous"), (path, method)
     assert paths["/v2/orgs/{org}/members/{username}"]["delete"]["x-imagegate-access"] == (
         "member, write"

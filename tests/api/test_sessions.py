@@ -59,7 +59,7 @@ async def test_a_read_only_token_in_the_console_changes_nothing(api: Api) -> Non
     settings_before = await api.services.access.get_settings("acme")
 
     minted = await visitor.post("/console/tokens", {"description": "w", "expires_in_days": ""})
-    assert minted.status == 403 and READ_ONLY_WORDS in minted.body
+    assert minted.status == 403 and "Nothing was changed" in minted.body
     form = {"enabled": "on", "official": "restricted", "verified": "restricted"}
     changed = await visitor.post("/console/orgs/acme/image-access", {**form, "community": "x"})
     assert changed.status == 403 and "Nothing was changed" in changed.body
@@ -70,6 +70,28 @@ async def test_a_read_only_token_in_the_console_changes_nothing(api: Api) -> Non
     assert {m.username for m in await api.services.orgs.members("acme")} == {"alice", "bob"}
     page = await visitor.get("/console/orgs/acme/image-access")  # reads, and says why not more
     assert page.status == 200 and "signed in with a read-only access token" in page.body
+
+
+async def test_a_write_token_in_the_console_manages_no_tokens(api: Api) -> None:
+    """Issue 9: a session made with any access token creates and deactivates no tokens,
+    so a leaked token cannot mint itself a successor; the page says why."""
+    _, secret = await _token(api, "alice", "repo:write")
+    spare, _ = await _token(api, "alice", "repo:read")
+    visitor = await api.visitor("alice", secret)
+    before = await api.services.accounts.list_tokens("alice")
+    [spare_id] = [t.id for t in before if t.uuid == spare]
+    minted = await visitor.post("/console/tokens", {"description": "w", "expires_in_days": ""})
+    deactivated = await visitor.post(f"/console/tokens/{spare_id}/deactivate")
+    for refused in (minted, deactivated):
+        assert refused.status == 403 and "<h1>Access token session</h1>" in refused.body
+        assert "sign in with your password to manage tokens. Nothing was changed." in refused.body
+    assert await api.services.accounts.list_tokens("alice") == before
+    page = await visitor.get("/console/tokens")  # the form is disabled, and says why
+    assert page.status == 200 and "an access token cannot create or deactivate tokens" in page.body
+    assert '<button type="submit" class="primary" disabled>Create token</button>' in page.body
+    # Everything else a write token may do, it still does here.
+    changed = await visitor.post("/console/orgs/acme/members/add", {"username": "dave"})
+    assert changed.status == 303
 
 
 async def test_a_public_read_token_does_not_sign_in_to_the_console(api: Api) -> None:
@@ -114,11 +136,17 @@ async def test_api_sessions_end_when_their_token_is_revoked_deleted_or_expires(a
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         which = AccessToken.uuid == made["expired"][0]
         await conn.execute(update(AccessToken).where(which).values(expires_at=past))
-    words = {"revoked": "deactivated", "deleted": "ended", "expired": "expired"}
+    words = {"revoked": "deactivated", "deleted": "deleted", "expired": "expired"}
     for how, (_, bearer) in made.items():
         reply = await api.call("GET", "/v2/access-tokens", bearer=bearer)
         assert reply.status == 401, (how, reply.body)
         assert words[how] in reply.body["message"] and "sign in again" in reply.body["message"]
+    # Reactivating the token brings none of its old sessions back.
+    patch = {"is_active": True}
+    reply = await api.call("PATCH", f"/v2/access-tokens/{revoked}", "bob", json=patch)
+    assert reply.status == 200 and reply.body["is_active"] is True
+    reply = await api.call("GET", "/v2/access-tokens", bearer=made["revoked"][1])
+    assert reply.status == 401 and "deactivated" in reply.body["message"]
 
 
 async def test_an_api_session_ends_when_the_password_changes(api: Api) -> None:
@@ -139,11 +167,11 @@ async def test_console_sessions_end_with_their_token_or_password(api: Api) -> No
     await api.services.accounts.update_token("bob", uuid, active=False)
     reply = await by_token.get("/console/tokens")
     assert reply.status == 303
-    assert (
-        reply.headers["Location"] == "/console/sign-in?next=%2Fconsole%2Ftokens&ended=token-revoked"
-    )
+    assert reply.headers["Location"] == "/console/sign-in?next=%2Fconsole%2Ftokens&ended=unknown"
     notice = await by_token.get(reply.headers["Location"])
-    assert "The access token you signed in with was deactivated" in notice.body
+    assert "the access token you signed in with was deactivated or deleted" in notice.body
+    await api.services.accounts.update_token("bob", uuid, active=True)
+    assert not await _signed_in_page(by_token)  # reactivated, but the session stays ended
     assert await _signed_in_page(by_password)
 
     await api.services.accounts.set_password("bob", "a-new-password")

@@ -158,3 +158,36 @@ async def test_a_read_only_token_reads_the_api_but_changes_nothing(api: Api) -> 
         async with session.put(f"{api.url}/v2/orgs/acme/settings", json=body) as response:
             assert response.status == 403
             assert "read-only access token" in (await response.json())["message"]
+
+
+PASSWORD_NEEDED = "an access token cannot create, change or delete access tokens"
+
+
+async def test_tokens_are_managed_with_a_password_never_with_a_token(api: Api) -> None:
+    """Issue 9: a leaked repo:write token minted itself a successor that never expires
+    (and reactivated revoked tokens), so it outlived its own revocation. As on Docker
+    Hub, a session signed in with an access token manages no tokens; it still reads them."""
+    writer = await _create(api, "bob", scopes=["repo:write"])
+    revoked = await _create(api, "bob", scopes=["repo:write"])
+    patch = {"is_active": False}
+    assert (
+        await api.call("PATCH", f"/v2/access-tokens/{revoked['uuid']}", "bob", json=patch)
+    ).status == 200
+    bearer = await api.login("bob", writer["token"])
+    before = await api.services.accounts.list_tokens("bob")
+    for method, path, body in [
+        ("POST", "/v2/access-tokens", {"token_label": "successor", "scopes": ["repo:write"]}),
+        ("PATCH", f"/v2/access-tokens/{revoked['uuid']}", {"is_active": True}),
+        ("PATCH", f"/v2/api_tokens/{writer['uuid']}", {"token_label": "renamed"}),
+        ("DELETE", f"/v2/access-tokens/{revoked['uuid']}", None),
+    ]:
+        reply = await api.call(method, path, json=body, bearer=bearer)
+        assert reply.status == 403, (method, path, reply.body)
+        assert PASSWORD_NEEDED in reply.body["message"]
+        assert "sign in with your password" in reply.body["message"]
+    assert await api.services.accounts.list_tokens("bob") == before
+    listed = await api.call("GET", "/v2/access-tokens", bearer=bearer)
+    assert listed.status == 200 and listed.body["count"] == 2
+    # With the password, bob manages them.
+    made = {"token_label": "laptop", "scopes": ["repo:read"]}
+    assert (await api.call("POST", "/v2/access-tokens", "bob", json=made)).status == 201

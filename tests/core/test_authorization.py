@@ -12,6 +12,8 @@ from imagegate.core.authorization import (
     Verdict,
     Who,
     credential_verdict,
+    grantable,
+    manages_credentials,
     membership_verdict,
     reach_of,
     reads,
@@ -20,11 +22,13 @@ from imagegate.core.authorization import (
 )
 
 V = Verdict
-USER = Caller("ursula", Reach.WRITE, admin=False)
+USER = Caller("ursula", Reach.WRITE, admin=False, password=True)
+WRITER = Caller("ursula", Reach.WRITE, admin=True)  # a repo:write token, even an admin's
 READER = Caller("ursula", Reach.READ, admin=False)
 PUBLIC = Caller("ursula", Reach.PUBLIC, admin=True)  # even an admin's public-read token
-ADMIN = Caller("root", Reach.WRITE, admin=True)
+ADMIN = Caller("root", Reach.WRITE, admin=True, password=True)
 ADMIN_READER = Caller("root", Reach.READ, admin=True)
+TOKENS = manages_credentials(Who.USER)
 
 
 @pytest.mark.parametrize(
@@ -46,6 +50,19 @@ def test_the_reach_of_a_credential(scopes: list[str] | None, reach: Reach) -> No
 
 
 @pytest.mark.parametrize(
+    ("reach", "actions"),
+    [
+        (None, {"pull", "push", "delete", "*"}),  # anonymous: each request decides
+        (Reach.WRITE, {"pull", "push", "delete", "*"}),
+        (Reach.READ, {"pull"}),
+        (Reach.PUBLIC, {"pull"}),  # and only on public repositories: the endpoint asks
+    ],
+)
+def test_what_a_registry_token_may_grant_a_reach(reach: Reach | None, actions: set[str]) -> None:
+    assert grantable(reach) == actions
+
+
+@pytest.mark.parametrize(
     ("need", "caller", "verdict"),
     [
         (ANYONE, None, V.ALLOWED),
@@ -64,6 +81,13 @@ def test_the_reach_of_a_credential(scopes: list[str] | None, reach: Reach) -> No
         (writes(Who.ADMIN), ADMIN_READER, V.READ_ONLY),
         (writes(Who.ADMIN), ADMIN, V.ALLOWED),
         (reads(Who.ADMIN), PUBLIC, V.PUBLIC_ONLY),
+        (writes(Who.ADMIN), WRITER, V.ALLOWED),
+        # Access tokens are managed with a password only, whatever the token's scope.
+        (TOKENS, USER, V.ALLOWED),
+        (TOKENS, WRITER, V.TOKEN_SESSION),
+        (TOKENS, READER, V.TOKEN_SESSION),  # not READ_ONLY: no token would do
+        (TOKENS, PUBLIC, V.PUBLIC_ONLY),
+        (TOKENS, None, V.SIGN_IN),
     ],
 )
 def test_the_credential_verdict(need: Need, caller: Caller | None, verdict: Verdict) -> None:
@@ -95,6 +119,7 @@ def test_the_membership_verdict(
     [
         (V.READ_ONLY, writes(Who.OWNER), "read-only access token (scope repo:read)"),
         (V.PUBLIC_ONLY, reads(Who.USER), "public-read access token (scope repo:public_read)"),
+        (V.TOKEN_SESSION, TOKENS, "sign in with your password to manage tokens"),
         (V.NOT_MEMBER, reads(Who.MEMBER), "ursula is not a member of organization acme"),
         (V.NOT_OWNER, writes(Who.OWNER), "only owners of organization acme can change this"),
         (V.NOT_OWNER, reads(Who.OWNER), "only owners of organization acme can read this"),
@@ -108,5 +133,6 @@ def test_every_refusal_says_why(verdict: Verdict, need: Need, words: str) -> Non
 
 def test_a_need_reads_as_declared() -> None:
     assert str(writes(Who.OWNER)) == "owner, write"
+    assert str(TOKENS) == "user, write, password"
     assert str(ANYONE) == "anonymous, read"
     assert reads(Who.MEMBER).in_org and not reads(Who.ADMIN).in_org

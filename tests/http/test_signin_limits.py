@@ -13,6 +13,7 @@ import time
 
 import aiohttp
 
+from imagegate.audit.events import INCORRECT_CREDENTIALS
 from imagegate.services.throttle import ADDRESS, USERNAME
 from tests.http.conftest import Gateway, Seeded, basic
 
@@ -45,6 +46,30 @@ async def test_the_token_endpoint_answers_toomanyrequests_after_the_free_failure
             }
         ]
     assert await token_request(gateway, "10.1.0.2", "bob", "bob-password") == 200
+
+
+async def test_names_and_secrets_longer_than_any_are_failed_logins_that_hold_nothing(
+    gateway: Gateway,
+) -> None:
+    """Issue 9: a Basic username is bounded only by the 64 KiB header limit, and the
+    throttle kept every one it was given (4,000 names of 60 KB held 231 MiB). A name or
+    secret longer than any (1,024 characters) is refused before anything else: a failed
+    login that no limit counts, so it holds nothing."""
+    long = "a" * 40_000
+    for n in range(ADDRESS.free + 5):
+        name, secret = (f"{n}-{long}", "wrong") if n % 2 else ("bob", f"{n}-{long}")
+        headers = speaking_from("10.4.0.1", Authorization=basic(name, secret))
+        async with gateway.session.get(f"{gateway.url}/token", headers=headers) as response:
+            assert response.status == 401
+            [error] = (await response.json())["errors"]
+            assert error["message"] == INCORRECT_CREDENTIALS
+    form = {"grant_type": "password", "username": long, "password": "x", "service": "imagegate"}
+    async with gateway.session.post(
+        f"{gateway.url}/token", data=form, headers=speaking_from("10.4.0.1")
+    ) as response:
+        assert response.status == 401
+    # Neither the address nor bob was held back by any of it.
+    assert await token_request(gateway, "10.4.0.1", "bob", "bob-password") == 200
 
 
 async def test_the_console_answers_with_its_problem_page(gateway: Gateway) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 import jwt
 
 from tests.http.conftest import Gateway, basic
@@ -53,6 +56,41 @@ async def test_personal_access_token_works_as_a_password(gateway: Gateway) -> No
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["sub"] == "bob"
     assert claims["access"] == [{"type": "repository", "name": "acme/app", "actions": ["pull"]}]
+
+
+async def _push_blob(gateway: Gateway, token: str, data: bytes) -> tuple[int, list[Any]]:
+    """A monolithic blob upload to acme/app: the status and the registry's errors."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    async with gateway.session.post(
+        f"{gateway.url}/v2/acme/app/blobs/uploads/?digest={digest}",
+        data=data,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+    ) as response:
+        body = await response.json() if response.status >= 400 else {}
+        return response.status, body.get("errors", [])
+
+
+async def test_a_revoked_access_tokens_registry_token_pushes_no_more(gateway: Gateway) -> None:
+    """A registry token lives IMAGEGATE_TOKEN_TTL_SECONDS. Revoking the access token it
+    was issued for stops its pushes at once; only its pulls last until it expires."""
+    info, secret = await gateway.services.accounts.create_token(
+        "alice", "ci", scopes=["repo:write"]
+    )
+    scope = "repository:acme/app:pull,push"
+    token = await gateway.token(scope, ("alice", secret))
+    assert await _push_blob(gateway, token, b"before") == (201, [])
+    await gateway.services.accounts.update_token("alice", info.uuid, active=False)
+    status, errors = await _push_blob(gateway, token, b"after")
+    assert status == 401
+    assert [e["code"] for e in errors] == ["UNAUTHORIZED"]
+    assert "was deactivated, deleted or has expired; log in again" in errors[0]["message"]
+    before = "sha256:" + hashlib.sha256(b"before").hexdigest()
+    async with gateway.session.get(  # reads go on until the registry token expires
+        f"{gateway.url}/v2/acme/app/blobs/{before}", headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        assert response.status == 200 and await response.read() == b"before"
+    password_token = await gateway.token(scope, ("alice", "alice-password"))
+    assert await _push_blob(gateway, password_token, b"after") == (201, [])
 
 
 async def test_grants_registry_actions_on_valid_names_only(gateway: Gateway) -> None:

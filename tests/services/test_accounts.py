@@ -19,7 +19,7 @@ from imagegate.services import (
     Services,
     TooManyAttempts,
 )
-from imagegate.services.throttle import USERNAME
+from imagegate.services.throttle import ADDRESS, USERNAME
 
 
 class CountingHasher(PasswordHasher):
@@ -141,6 +141,8 @@ async def test_text_no_password_can_hold_is_refused_alike_for_every_name(
     await accounts.create_user("alice", None, "s3cret")
     assert await accounts.authenticate(name, "pass\ud800word") is None  # a lone surrogate
     assert await accounts.authenticate(name + "\udc00", "s3cret") is None
+    assert await accounts.authenticate(name + "\x00", "s3cret") is None  # PostgreSQL takes no NUL
+    assert await accounts.authenticate(name, "s3cret\x00") is None
     assert await accounts.authenticate(name, "igt_pat_\ud800" + "x" * 42) is None
     assert hasher.verifications == 0  # refused before any lookup: nothing tells them apart
 
@@ -176,6 +178,19 @@ async def test_failed_attempts_are_limited_and_refused_ones_are_not_checked(
     # Where alice signed in before she still can, and her access token works anywhere.
     assert await accounts.authenticate("alice", "s3cret", client="192.0.2.1") == "alice"
     assert await accounts.authenticate("alice", token, client="10.0.0.1") == "alice"
+
+
+async def test_a_name_or_secret_longer_than_any_is_refused_without_counting(
+    accounts: AccountService, hasher: CountingHasher
+) -> None:
+    """Refused before the throttle, which so keeps nothing of them: no password, name or
+    token is longer than 1,024 characters, so none of these could be right."""
+    await accounts.create_user("alice", None, "s3cret")
+    for n in range(ADDRESS.free + 1):
+        assert await accounts.authenticate("alice", f"{n}" * 1025, client="10.0.0.1") is None
+        assert await accounts.authenticate(f"{n}" * 1025, "s3cret", client="10.0.0.1") is None
+    assert await accounts.authenticate("alice", "s3cret", client="10.0.0.1") == "alice"
+    assert hasher.verifications == 1
 
 
 async def test_a_revoked_token_is_refused_without_counting_as_a_guess(

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import Engine, event, select, update
 
 from imagegate.core.authorization import Reach
 from imagegate.core.signin import Refusal, membership_message
 from imagegate.db import Database
 from imagegate.db.models import AccessToken, Session
-from imagegate.services import Services
+from imagegate.services import Services, TooManyAttempts
 from imagegate.services.sessions import Ended, SessionService
 from imagegate.services.signin import SignInService
+from imagegate.services.throttle import USERNAME
 from tests.services.conftest import MakeServices
 
 HOUR = dt.timedelta(hours=1)
@@ -68,7 +73,7 @@ async def test_a_token_session_ends_when_the_token_is_revoked_deleted_or_expires
         await conn.execute(update(AccessToken).where(expired).values(expires_at=past))
     ended = {label: (await sessions.check(secret)).ended for label, (_, secret) in made.items()}
     assert ended == {
-        "revoked": Ended.TOKEN_REVOKED,
+        "revoked": Ended.UNKNOWN,  # deactivation deleted the session
         "deleted": Ended.UNKNOWN,
         "expired": Ended.TOKEN_EXPIRED,
         "kept": None,
@@ -76,6 +81,28 @@ async def test_a_token_session_ends_when_the_token_is_revoked_deleted_or_expires
     # A password change leaves a token's session alone: it was not made with the password.
     await services.accounts.set_password("alice", "new-password")
     assert (await sessions.check(made["kept"][1])).user is not None
+
+
+@pytest.mark.parametrize("revoke", ["update_token", "deactivate_token"])
+async def test_a_reactivated_token_does_not_bring_its_old_sessions_back(
+    services: Services, revoke: str
+) -> None:
+    """Hole 4: a session must end for good with its token, not pause while it is off."""
+    await _world(services)
+    accounts, sessions = services.accounts, services.sessions
+    token, secret = await accounts.create_token("alice", "ci", scopes=["repo:write"])
+    before = await sessions.sign_in("alice", secret, lifetime=HOUR)
+    if revoke == "update_token":  # the API's PATCH
+        await accounts.update_token("alice", token.uuid, active=False)
+    else:  # the console's deactivate button
+        await accounts.deactivate_token("alice", token.id)
+    assert (await sessions.check(before.secret)).user is None
+    await accounts.update_token("alice", token.uuid, active=True)
+    revived = await sessions.check(before.secret)
+    assert revived.user is None, "the token's old session came back with it"
+    assert revived.ended is Ended.UNKNOWN  # deactivation deleted it
+    after = await sessions.sign_in("alice", secret, lifetime=HOUR)  # a new sign-in works
+    assert (await sessions.check(after.secret)).user is not None
 
 
 async def test_sign_out_on_one_process_ends_the_session_on_every_other(
@@ -104,6 +131,46 @@ async def test_a_password_changed_while_it_is_checked_makes_no_session(
     accounts.authenticate = then_changed  # type: ignore[method-assign]
     signed_in = await services.sessions.sign_in("alice", "alice-password", lifetime=HOUR)
     assert signed_in.user is None and signed_in.secret == ""
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every statement sent to a database meanwhile."""
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("al\udc80ice", "alice-password"), ("al\x00ice", "alice-password"), ("alice", "\x00")],
+)
+async def test_text_no_name_or_secret_can_be_signs_nobody_in_unread(
+    services: Services, name: str, secret: str
+) -> None:
+    """A lone surrogate or a NUL (PostgreSQL takes none) made sign_in raise."""
+    await _world(services)
+    with statements() as sent:
+        signed_in = await services.sessions.sign_in(name, secret, lifetime=HOUR)
+    assert signed_in.user is None and signed_in.secret == ""
+    assert sent == []
+
+
+async def test_a_throttled_sign_in_costs_no_database_read(services: Services) -> None:
+    await _world(services)
+    for n in range(USERNAME.free):
+        wrong = await services.sessions.sign_in("alice", f"guess{n}", lifetime=HOUR)
+        assert wrong.user is None
+    with statements() as sent, pytest.raises(TooManyAttempts):
+        await services.sessions.sign_in("alice", "alice-password", lifetime=HOUR)
+    assert sent == []
 
 
 async def test_only_a_digest_is_kept_and_expired_sessions_go(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import tracemalloc
 
 import pytest
 
@@ -189,3 +191,19 @@ def test_memory_is_bounded(ticker: Ticker) -> None:
     for n in range(1000):
         fail(throttle, f"10.0.{n // 256}.{n % 256}", f"user{n}")
     assert len(throttle.addresses) <= 101 and len(throttle.users) <= 101
+
+
+def test_what_a_limit_holds_does_not_grow_with_the_name_tried(ticker: Ticker) -> None:
+    """Issue 9: 4,000 attempts with 60 KB names from as many /64s held 231 MiB."""
+    throttle = SignInThrottle(ticker)
+    network = int(ipaddress.IPv6Address("2001:db8::"))
+    tracemalloc.start()
+    try:
+        for n in range(300):
+            address = str(ipaddress.IPv6Address(network + (n << 64)))
+            fail(throttle, address, f"{n}-" + "a" * 60_000)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(throttle.users) == len(throttle.addresses) == 300
+    assert held < 1024 * 1024, f"{held / 2**20:.1f} MiB for 300 entries"  # 17 MiB by name

@@ -1,7 +1,8 @@
 """``/v2/access-tokens``: the caller's personal access tokens (alias ``/v2/api_tokens``).
 
 The secret is in the create response only; lists and reads show ``"***"``. ``scopes``
-and ``expires_at`` echo as sent (Terraform compares them).
+and ``expires_at`` echo as sent (Terraform compares them). Every change needs a session
+signed in with a password (``manages_credentials``): an access token manages no tokens.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 
 from starlette.responses import Response
 
-from imagegate.core.authorization import TOKEN_SCOPES, Who, reads, writes
+from imagegate.core.authorization import TOKEN_SCOPES, Who, manages_credentials, reads
 from imagegate.http.api.framework import (
     PAGE_QUERY,
     ApiError,
@@ -27,7 +28,7 @@ from imagegate.http.api.framework import (
     rfc3339_short,
 )
 from imagegate.services import Services
-from imagegate.services.accounts import MAX_TOKEN_LABEL_LENGTH, TokenInfo
+from imagegate.services.credentials import MAX_TOKEN_LABEL_LENGTH, TokenInfo
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 REDACTED = "***"
@@ -154,7 +155,7 @@ class TokensApi:
                     base,
                     self.create,
                     "Create a personal access token (its secret is in this response only)",
-                    writes(Who.USER),
+                    manages_credentials(Who.USER),
                     body=CREATE_BODY,
                     responses={201: TOKEN},
                     tag="access-tokens",
@@ -183,7 +184,7 @@ class TokensApi:
                     one,
                     self.update,
                     "Activate, revoke or relabel a token",
-                    writes(Who.USER),
+                    manages_credentials(Who.USER),
                     body=PATCH_BODY,
                     responses={200: TOKEN},
                     tag="access-tokens",
@@ -193,7 +194,7 @@ class TokensApi:
                     one,
                     self.delete,
                     "Delete an access token",
-                    writes(Who.USER),
+                    manages_credentials(Who.USER),
                     responses={204: None},
                     tag="access-tokens",
                 ),

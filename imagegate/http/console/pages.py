@@ -43,6 +43,12 @@ from imagegate.services.orgs import MemberInfo
 from imagegate.services.sessions import Checked, Ended, SessionUser
 
 CSRF_FIELD = "csrf_token"
+# The problem page's title when a session's credential cannot do what was asked.
+_CREDENTIAL_TITLES = {
+    Verdict.PUBLIC_ONLY: "Public-read session",
+    Verdict.TOKEN_SESSION: "Access token session",
+    Verdict.READ_ONLY: "Read-only session",
+}
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -224,7 +230,7 @@ class Console:
         if verdict is Verdict.NOT_ADMIN:
             return self.problem(visit, 403, "Admins only", "Only gateway admins can do this.")
         message = credential_message(verdict)
-        title = "Read-only session" if verdict is Verdict.READ_ONLY else "Public-read session"
+        title = _CREDENTIAL_TITLES[verdict]
         text = f"{message[:1].upper()}{message[1:]}. Nothing was changed."
         return self.problem(visit, 403, title, text)
 

@@ -30,7 +30,8 @@ from imagegate.services.sessions import Ended
 _MAX_FIELD = 1024
 VIA = "console"  # where logins here come from, in the audit trail
 _ENDED_NOTICES = {
-    Ended.UNKNOWN: "You were signed out.",
+    Ended.UNKNOWN: "You were signed out, or the access token you signed in with was "
+    "deactivated or deleted.",
     Ended.EXPIRED: "Your session expired. Sign in again.",
     Ended.PASSWORD_CHANGED: "Your password was changed, which signed you out. Sign in again.",
     Ended.TOKEN_REVOKED: "The access token you signed in with was deactivated, "

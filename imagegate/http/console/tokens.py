@@ -1,7 +1,9 @@
 """Personal access tokens: every user creates, lists and deactivates their own.
 
 A new token's secret is shown once, on the page that answers the creating POST (never
-in a URL, never again); the list shows only what ``TokenInfo`` holds.
+in a URL, never again); the list shows only what ``TokenInfo`` holds. Creating and
+deactivating need a session signed in with a password (``MANAGE``); a session signed in
+with an access token sees its tokens, with the form disabled and a note saying why.
 """
 
 from __future__ import annotations
@@ -11,12 +13,19 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from imagegate.core.authorization import Who, reads, writes
+from imagegate.core.authorization import (
+    Verdict,
+    Who,
+    credential_verdict,
+    manages_credentials,
+    reads,
+)
 from imagegate.core.inputs import whole_number
 from imagegate.http.console.pages import Console, Visit
 from imagegate.services import InvalidInput, NotFound
 
 EXPIRY_CHOICES = (("", "Never"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"))
+MANAGE = manages_credentials(Who.USER)  # what creating and deactivating need
 
 
 class Tokens:
@@ -28,6 +37,8 @@ class Tokens:
         tokens = await self.accounts.list_tokens(visit.username)
         context.setdefault("new_token", None)
         context.setdefault("description", "")
+        caller = visit.user.caller if visit.user is not None else None
+        context["can_manage"] = credential_verdict(MANAGE, caller) is Verdict.ALLOWED
         if visit.query("done") == "deactivated":
             context.setdefault("notice", "Token deactivated: it no longer signs in.")
         return self.console.render(
@@ -77,10 +88,10 @@ class Tokens:
         page = self.console.page
         return [
             Route("/console/tokens", page(self.page, reads(Who.USER)), methods=["GET"]),
-            Route("/console/tokens", page(self.create, writes(Who.USER)), methods=["POST"]),
+            Route("/console/tokens", page(self.create, MANAGE), methods=["POST"]),
             Route(
                 "/console/tokens/{token_id}/deactivate",
-                page(self.deactivate, writes(Who.USER)),
+                page(self.deactivate, MANAGE),
                 methods=["POST"],
             ),
         ]
