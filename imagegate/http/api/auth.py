@@ -30,6 +30,7 @@ from imagegate.auth.keyfiles import load_or_create_secret
 from imagegate.core.authorization import ANYONE
 from imagegate.http.api.framework import ApiError, Call, Endpoint, Json, json_response
 from imagegate.services import Services
+from imagegate.services.credentials import MAX_CREDENTIAL_LENGTH
 from imagegate.services.sessions import SessionService, SessionUser, SignIn
 
 KEY_FILE = "api-signing-key"
@@ -39,7 +40,6 @@ ISSUER = "imagegate"
 TTL_SECONDS = 1800
 HUB_CLAIM = "https://hub.docker.com"
 _USER_NAMESPACE = uuid.UUID("6d1d5f3c-5a0b-4a55-9d53-7c2b8f1f0a51")
-_MAX_CREDENTIAL = 1024
 VIA = "api"  # where logins here come from, in the audit trail
 
 
@@ -121,7 +121,7 @@ class ApiTokens:
 
 def _credentials_body(name: str, secret: str) -> Json:
     """The schema of a sign-in body: a name and a secret, both required."""
-    credential: Json = {"type": "string", "maxLength": _MAX_CREDENTIAL}
+    credential: Json = {"type": "string", "maxLength": MAX_CREDENTIAL_LENGTH}
     return {
         "type": "object",
         "required": [name, secret],

@@ -25,9 +25,9 @@ from imagegate.core.authorization import (
 )
 from imagegate.http.console.pages import Console, Visit
 from imagegate.services import TooManyAttempts
+from imagegate.services.credentials import MAX_CREDENTIAL_LENGTH
 from imagegate.services.sessions import Ended
 
-_MAX_FIELD = 1024
 VIA = "console"  # where logins here come from, in the audit trail
 _ENDED_NOTICES = {
     Ended.UNKNOWN: "You were signed out, or the access token you signed in with was "
@@ -79,7 +79,7 @@ class SignIn:
         if not username or not secret:
             error = "Enter your username and your password or access token."
             return self._again(visit, 400, username, target, error)
-        if len(username) > _MAX_FIELD or len(secret) > _MAX_FIELD:
+        if len(username) > MAX_CREDENTIAL_LENGTH or len(secret) > MAX_CREDENTIAL_LENGTH:
             return self._again(
                 visit, 400, username, target, "That username or password is too long."
             )
@@ -124,7 +124,7 @@ class SignIn:
             visit,
             "sign_in.html",
             status=status,
-            username=username[:_MAX_FIELD],
+            username=username[:MAX_CREDENTIAL_LENGTH],
             next=target,
             error=error,
         )
