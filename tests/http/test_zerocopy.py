@@ -1,0 +1,228 @@
+"""The zero-copy extension of our uvicorn protocol (``http.zerocopy``), over raw sockets.
+
+A small ASGI app sends files with ``http.response.zerocopy`` messages through
+``LimitedHttpTools``, served by uvicorn in a thread on each loop ``imagegate serve`` may
+run (uvloop, asyncio's own). uvicorn refuses any body message but its own, so every
+byte checked here went through the protocol's ``sendfile``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import parse_qs
+
+import pytest
+import uvicorn
+import uvloop
+from starlette.types import Receive, Scope, Send
+
+from imagegate.http.limits import LimitedHttpTools
+from imagegate.http.zerocopy import ZEROCOPY
+from tests.support.process import free_port
+
+MIB = 1024 * 1024
+FILE_BYTES = 24 * MIB  # more than loopback's socket buffers hold: the sender must wait
+STREAMED_BYTES = 8 * MIB
+CONTENT = random.Random(10).randbytes(FILE_BYTES)
+
+
+@dataclass
+class FileApp:
+    """``/file?offset=&count=``: a zero-copy body; ``/copy``: the same from a copy of the
+    file, deleted once open; ``/stream?size=``: an ordinary body; ``/extensions``."""
+
+    path: Path
+    errors: list[BaseException] = field(default_factory=list)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await self._answer(scope, send)
+        except BaseException as exc:
+            self.errors.append(exc)
+            raise
+
+    async def _answer(self, scope: Scope, send: Send) -> None:
+        query = {
+            name: int(values[0])
+            for name, values in parse_qs(scope["query_string"].decode()).items()
+        }
+        if scope["path"] == "/extensions":
+            body = json.dumps(sorted(scope.get("extensions", {}))).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"%d" % len(body))],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        if scope["path"] == "/stream":
+            size = query["size"]
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"%d" % size)],
+                }
+            )
+            await send({"type": "http.response.body", "body": CONTENT[:size]})
+            return
+        path = self.path
+        if scope["path"] == "/copy":
+            path = self.path.with_name(f"copy-{time.monotonic_ns()}")
+            path.write_bytes(CONTENT)
+        offset, count = query.get("offset", 0), query.get("count", FILE_BYTES)
+        with path.open("rb", buffering=0) as file:
+            if path != self.path:
+                path.unlink()  # as garbage collection may, while the body is sent
+            headers = [(b"content-length", b"%d" % count)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": ZEROCOPY, "file": file, "offset": offset, "count": count})
+
+
+@dataclass
+class Served:
+    port: int
+    app: FileApp
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=30)
+
+
+LOOPS = {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture(scope="module", params=sorted(LOOPS))
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    path = tmp_path_factory.mktemp("zerocopy") / "blob"
+    path.write_bytes(CONTENT)
+    app = FileApp(path)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=free_port(),
+        http=LimitedHttpTools,
+        log_config=None,
+        lifespan="off",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+
+    def run() -> None:
+        with asyncio.Runner(loop_factory=LOOPS[request.param]) as runner:
+            runner.run(server.serve())
+
+    thread = threading.Thread(target=run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield Served(config.port, app)
+    server.should_exit = True
+    thread.join(30)
+    assert app.errors == [], "the app failed"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def get(path: str, method: str = "GET") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
+
+
+def read_reply(reader: BinaryIO, method: str = "GET") -> Reply:
+    status_line = reader.readline()
+    assert status_line, "the server closed the connection without an answer"
+    headers = {}
+    while (line := reader.readline().decode("latin-1").strip()) != "":
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = 0 if method == "HEAD" else int(headers.get("content-length", "0"))
+    body = reader.read(length) if length else b""
+    assert len(body) == length, f"the body ended after {len(body)} of {length} bytes"
+    return Reply(int(status_line.split()[1]), headers, body)
+
+
+def exchange(served: Served, *requests: tuple[str, str]) -> list[Reply]:
+    """Each ``(method, path)`` in turn on one kept-alive connection."""
+    with served.connect() as connection, connection.makefile("rb") as reader:
+        replies = []
+        for method, path in requests:
+            connection.sendall(get(path, method))
+            replies.append(read_reply(reader, method))
+        return replies
+
+
+def test_the_protocol_offers_zero_copy(served: Served) -> None:
+    (reply,) = exchange(served, ("GET", "/extensions"))
+    assert json.loads(reply.body) == [ZEROCOPY]
+
+
+def test_whole_file_then_ranges_on_one_connection(served: Served) -> None:
+    whole, middle, end = exchange(
+        served,
+        ("GET", "/file"),
+        ("GET", f"/file?offset={3 * MIB + 5}&count={MIB + 7}"),
+        ("GET", f"/file?offset={FILE_BYTES - 10}&count=10"),
+    )
+    assert (whole.status, len(whole.body)) == (200, FILE_BYTES)
+    assert whole.body == CONTENT
+    assert middle.body == CONTENT[3 * MIB + 5 : 4 * MIB + 12]
+    assert end.body == CONTENT[-10:]
+    assert "transfer-encoding" not in whole.headers
+
+
+def test_head_sends_no_body_and_the_connection_goes_on(served: Served) -> None:
+    head, body = exchange(served, ("HEAD", "/file?count=1000"), ("GET", "/file?count=1000"))
+    assert (head.status, head.headers["content-length"], head.body) == (200, "1000", b"")
+    assert body.body == CONTENT[:1000]
+
+
+def test_pipelined_after_a_body_still_buffered(served: Served) -> None:
+    """A zero-copy body waits for the bytes the transport still holds: unread by the
+    client, most of the first (ordinary) body is in the transport's buffer when the
+    second request's answer starts."""
+    with served.connect() as connection, connection.makefile("rb") as reader:
+        connection.sendall(get(f"/stream?size={STREAMED_BYTES}") + get("/file"))
+        time.sleep(0.5)
+        streamed, sent = read_reply(reader), read_reply(reader)
+    assert streamed.body == CONTENT[:STREAMED_BYTES]
+    assert sent.body == CONTENT
+
+
+def test_a_client_leaving_mid_body_breaks_nothing(served: Served) -> None:
+    for linger in (False, True):  # a close, then a reset
+        with served.connect() as connection:
+            connection.sendall(get("/file"))
+            assert len(connection.recv(MIB)) > 0
+            if linger:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    (reply,) = exchange(served, ("GET", "/file"))
+    assert reply.body == CONTENT
+
+
+def test_a_file_deleted_while_sent_is_sent_whole(served: Served) -> None:
+    (reply,) = exchange(served, ("GET", "/copy"))
+    assert reply.body == CONTENT
+    assert [name for name in os.listdir(served.app.path.parent) if name.startswith("copy-")] == []
