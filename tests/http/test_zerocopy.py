@@ -19,17 +19,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import cast
 from urllib.parse import parse_qs
 
 import pytest
 import uvicorn
 import uvloop
 from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.flow_control import FlowControl
 
 from imagegate.http.limits import LimitedHttpTools
-from imagegate.http.zerocopy import ZEROCOPY
+from imagegate.http.zerocopy import ZEROCOPY, send_file
 from tests.support.process import free_port
+from tests.support.rawhttp import exchange, read_reply, request
 
 MIB = 1024 * 1024
 FILE_BYTES = 24 * MIB  # more than loopback's socket buffers hold: the sender must wait
@@ -140,48 +142,14 @@ def served(
     assert app.errors == [], "the app failed"
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def get(path: str, method: str = "GET") -> bytes:
-    return f"{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode()
-
-
-def read_reply(reader: BinaryIO, method: str = "GET") -> Reply:
-    status_line = reader.readline()
-    assert status_line, "the server closed the connection without an answer"
-    headers = {}
-    while (line := reader.readline().decode("latin-1").strip()) != "":
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = 0 if method == "HEAD" else int(headers.get("content-length", "0"))
-    body = reader.read(length) if length else b""
-    assert len(body) == length, f"the body ended after {len(body)} of {length} bytes"
-    return Reply(int(status_line.split()[1]), headers, body)
-
-
-def exchange(served: Served, *requests: tuple[str, str]) -> list[Reply]:
-    """Each ``(method, path)`` in turn on one kept-alive connection."""
-    with served.connect() as connection, connection.makefile("rb") as reader:
-        replies = []
-        for method, path in requests:
-            connection.sendall(get(path, method))
-            replies.append(read_reply(reader, method))
-        return replies
-
-
 def test_the_protocol_offers_zero_copy(served: Served) -> None:
-    (reply,) = exchange(served, ("GET", "/extensions"))
+    (reply,) = exchange(served.port, ("GET", "/extensions"))
     assert json.loads(reply.body) == [ZEROCOPY]
 
 
 def test_whole_file_then_ranges_on_one_connection(served: Served) -> None:
     whole, middle, end = exchange(
-        served,
+        served.port,
         ("GET", "/file"),
         ("GET", f"/file?offset={3 * MIB + 5}&count={MIB + 7}"),
         ("GET", f"/file?offset={FILE_BYTES - 10}&count=10"),
@@ -194,7 +162,7 @@ def test_whole_file_then_ranges_on_one_connection(served: Served) -> None:
 
 
 def test_head_sends_no_body_and_the_connection_goes_on(served: Served) -> None:
-    head, body = exchange(served, ("HEAD", "/file?count=1000"), ("GET", "/file?count=1000"))
+    head, body = exchange(served.port, ("HEAD", "/file?count=1000"), ("GET", "/file?count=1000"))
     assert (head.status, head.headers["content-length"], head.body) == (200, "1000", b"")
     assert body.body == CONTENT[:1000]
 
@@ -204,25 +172,78 @@ def test_pipelined_after_a_body_still_buffered(served: Served) -> None:
     client, most of the first (ordinary) body is in the transport's buffer when the
     second request's answer starts."""
     with served.connect() as connection, connection.makefile("rb") as reader:
-        connection.sendall(get(f"/stream?size={STREAMED_BYTES}") + get("/file"))
+        connection.sendall(
+            request("GET", f"/stream?size={STREAMED_BYTES}") + request("GET", "/file")
+        )
         time.sleep(0.5)
         streamed, sent = read_reply(reader), read_reply(reader)
     assert streamed.body == CONTENT[:STREAMED_BYTES]
     assert sent.body == CONTENT
 
 
+class _Connection(asyncio.Protocol):
+    """The server's end of a connection, its flow control as uvicorn's protocol keeps it."""
+
+    def __init__(self, accepted: asyncio.Future[_Connection]) -> None:
+        self._accepted = accepted
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.flow = FlowControl(self.transport)
+        self._accepted.set_result(self)
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_send_file_waits_for_what_the_transport_still_holds(loop: str, tmp_path: Path) -> None:
+    """Bytes written to the transport before a file (the headers, or an earlier answer
+    the client has not read) reach the client first, whole."""
+    path = tmp_path / "file"
+    path.write_bytes(CONTENT)
+    before = CONTENT[::-1][:STREAMED_BYTES]
+
+    async def run() -> bytes:
+        event_loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[_Connection] = event_loop.create_future()
+        server = await event_loop.create_server(lambda: _Connection(accepted), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        connection = await accepted
+        connection.transport.write(before)  # the client reads nothing yet
+        assert connection.transport.get_write_buffer_size() > 0
+        with path.open("rb", buffering=0) as file:
+            sending = asyncio.create_task(
+                send_file(connection.transport, connection.flow, file.fileno(), 5, FILE_BYTES - 5)
+            )
+            received = await reader.readexactly(len(before) + FILE_BYTES - 5)
+            await sending
+        writer.close()
+        connection.transport.close()
+        server.close()
+        return received
+
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        received = runner.run(run())
+    assert received == before + CONTENT[5:]
+
+
 def test_a_client_leaving_mid_body_breaks_nothing(served: Served) -> None:
     for linger in (False, True):  # a close, then a reset
         with served.connect() as connection:
-            connection.sendall(get("/file"))
+            connection.sendall(request("GET", "/file"))
             assert len(connection.recv(MIB)) > 0
             if linger:
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    (reply,) = exchange(served, ("GET", "/file"))
+    (reply,) = exchange(served.port, ("GET", "/file"))
     assert reply.body == CONTENT
 
 
 def test_a_file_deleted_while_sent_is_sent_whole(served: Served) -> None:
-    (reply,) = exchange(served, ("GET", "/copy"))
+    (reply,) = exchange(served.port, ("GET", "/copy"))
     assert reply.body == CONTENT
     assert [name for name in os.listdir(served.app.path.parent) if name.startswith("copy-")] == []
