@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -49,19 +50,23 @@ class Cached:
     ) -> list[Reply]:
         return exchange(self.gateway.port, *requests, headers={**self.auth, **(headers or {})})
 
-    def zero_copy_events(self, since: int, expected: int) -> list[tuple[int, int]]:
-        """(offset, bytes) of the zero-copy bodies logged since ``since``, once there are
-        ``expected`` (the line comes as the last byte is sent: the client may be first)."""
+    def logged(self, since: int, event: str, expected: int) -> list[dict[str, Any]]:
+        """The gateway's log entries of ``event`` since ``since``, once there are
+        ``expected`` (a line comes as the last byte is sent: the client may be first)."""
         deadline = time.monotonic() + LOG_DEADLINE
         while True:
-            events = [
-                (entry["offset"], entry["bytes"])
-                for line in self.gateway.log_since(since).splitlines()
-                if line.startswith("{") and (entry := json.loads(line)).get("event") == "zero_copy"
-            ]
-            if len(events) >= expected or time.monotonic() > deadline:
-                return events
+            lines = self.gateway.log_since(since).splitlines()
+            entries = [json.loads(line) for line in lines if line.startswith("{")]
+            found = [entry for entry in entries if entry.get("event") == event]
+            if len(found) >= expected or time.monotonic() > deadline:
+                return found
             time.sleep(0.02)
+
+    def zero_copy_bodies(self, since: int, expected: int) -> list[tuple[int, int]]:
+        """(offset, bytes) of each body the kernel sent since ``since``."""
+        return [
+            (entry["offset"], entry["bytes"]) for entry in self.logged(since, "zero_copy", expected)
+        ]
 
 
 def _token(gateway: Gateway) -> str:
@@ -93,7 +98,7 @@ def cached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cached]:
             while time.monotonic() < deadline:
                 since = gateway.log_size()
                 blob.exchange(("GET", blob.path), headers={"Range": "bytes=0-0"})
-                if blob.zero_copy_events(since, 1) == [(0, 1)]:
+                if blob.zero_copy_bodies(since, 1) == [(0, 1)]:
                     break
             yield blob
 
@@ -105,7 +110,9 @@ def test_a_cached_blob_is_sent_whole_by_the_kernel(cached: Cached) -> None:
     assert reply.headers["content-length"] == str(len(cached.content))
     assert "sha256:" + hashlib.sha256(reply.body).hexdigest() == cached.digest
     assert reply.headers["docker-content-digest"] == cached.digest
-    assert cached.zero_copy_events(since, 1) == [(0, len(cached.content))]
+    assert cached.zero_copy_bodies(since, 1) == [(0, len(cached.content))]
+    # The request's log line counts what the kernel sent.
+    assert [entry["bytes"] for entry in cached.logged(since, "request", 1)] == [len(cached.content)]
 
 
 @pytest.mark.parametrize(
@@ -126,7 +133,7 @@ def test_ranges_are_sent_by_the_kernel_from_their_offset(
     assert reply.status == 206
     assert reply.headers["content-range"] == f"bytes {first}-{last}/{size}"
     assert reply.body == cached.content[first : last + 1]
-    assert cached.zero_copy_events(since, 1) == [(first, last - first + 1)]
+    assert cached.zero_copy_bodies(since, 1) == [(first, last - first + 1)]
 
 
 def test_head_then_two_bodies_on_one_connection(cached: Cached) -> None:
