@@ -18,8 +18,15 @@ extension live here:
 ``send_file`` uses ``os.sendfile`` on a duplicate of the socket's descriptor,
 non-blocking, waiting for room with ``add_writer`` on the duplicate (the loop already
 watches the socket's own descriptor for the transport, and a second watcher on it is
-refused). Before it: the bytes the transport still buffers (the headers) are written
-first, and reading is paused, so nothing else writes to the socket meanwhile and a
+refused). Each run of ``sendfile`` calls, until the socket is full, is one hop to a
+worker thread, as the store's reads are: a file not in the page cache is read from disk
+inside ``sendfile``, which the event loop must not wait for, and the connections' sends
+(and the kernel's TCP work they carry) spread over the cores. Measured with
+``wrk -t1 -c4`` on a 200 MiB file on this 2-core machine, that sent 1.8 times what
+``sendfile`` on the loop itself did (median of five runs each, interleaved), for about
+a fifth more CPU per byte; either costs about a quarter of the CPU per byte of streaming
+the chunks. Before the first call, the bytes the transport still buffers (the headers)
+are written first, and reading is paused, so nothing else writes to the socket meanwhile and a
 pipelined request waits its turn. ``loop.sendfile`` would do the same on asyncio's
 loop, but uvloop, the loop ``imagegate serve`` runs, does not implement it. A client
 that goes away (``EPIPE``, ``ECONNRESET``) closes the connection, as a streamed
@@ -72,19 +79,44 @@ async def send_file(
     flow.pause_reading()
     try:
         while count > 0:
-            try:
-                sent = os.sendfile(sock, fd, offset, count)
-            except BlockingIOError:
-                await _writable(loop, sock)
-                continue
-            if sent == 0:
-                raise FileEndedEarly(f"the file ended {count} bytes before the body's end")
+            sent, full = await _send_in_thread(loop, sock, fd, offset, count)
             offset += sent
             count -= sent
+            if full:
+                await _writable(loop, sock)
     finally:
         os.close(sock)
         if not was_paused and not transport.is_closing():
             flow.resume_reading()
+
+
+def _send_until_full(sock: int, fd: int, offset: int, count: int) -> tuple[int, bool]:
+    """``sendfile`` until ``count`` bytes are sent or the socket is full (blocking: in a
+    worker thread); how many were sent, and whether the socket is full."""
+    sent = 0
+    while sent < count:
+        try:
+            more = os.sendfile(sock, fd, offset + sent, count - sent)
+        except BlockingIOError:
+            return sent, True
+        if more == 0:
+            raise FileEndedEarly(f"the file ended {count - sent} bytes before the body's end")
+        sent += more
+    return sent, False
+
+
+async def _send_in_thread(
+    loop: asyncio.AbstractEventLoop, sock: int, fd: int, offset: int, count: int
+) -> tuple[int, bool]:
+    """``_send_until_full`` in a worker thread. Cancelled, it still waits for the thread:
+    the descriptors it uses are closed once it returns, and a number closed under it
+    could be reused for another file or socket."""
+    work = loop.run_in_executor(None, _send_until_full, sock, fd, offset, count)
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 async def _drained(transport: asyncio.Transport, flow: FlowControl) -> None:
