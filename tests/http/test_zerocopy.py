@@ -16,20 +16,22 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 from urllib.parse import parse_qs
 
 import pytest
 import uvicorn
 import uvloop
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from uvicorn.protocols.http.flow_control import FlowControl
 
+from imagegate.core.digests import Digest
 from imagegate.http.limits import LimitedHttpTools
-from imagegate.http.zerocopy import ZEROCOPY, send_file
+from imagegate.http.zerocopy import ZEROCOPY, BlobResponse, send_file
+from imagegate.proxy.interfaces import BlobStream, ByteRange
 from tests.support.process import free_port
 from tests.support.rawhttp import exchange, read_reply, request
 
@@ -247,3 +249,59 @@ def test_a_file_deleted_while_sent_is_sent_whole(served: Served) -> None:
     (reply,) = exchange(served.port, ("GET", "/copy"))
     assert reply.body == CONTENT
     assert [name for name in os.listdir(served.app.path.parent) if name.startswith("copy-")] == []
+
+
+# --- the app's end: BlobResponse ----------------------------------------------------------
+
+
+def _blob_response(path: Path, byte_range: ByteRange | None) -> BlobResponse:
+    start, end = (0, FILE_BYTES - 1) if byte_range is None else (byte_range.start, byte_range.end)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield CONTENT[start : end + 1]
+
+    async def open_file() -> BinaryIO:
+        return path.open("rb", buffering=0)
+
+    blob = BlobStream(
+        Digest.parse("sha256:" + "0" * 64), FILE_BYTES, chunks(), byte_range, open_file
+    )
+    return BlobResponse(
+        blob, 200 if byte_range is None else 206, {"Content-Length": str(end - start + 1)}
+    )
+
+
+def _call(response: BlobResponse, extensions: dict[str, object]) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()  # the client never leaves
+        raise AssertionError
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "extensions": extensions,
+        "asgi": {"spec_version": "2.4"},
+    }
+    asyncio.run(response(scope, receive, send))
+    return sent
+
+
+def test_a_blob_response_hands_the_kernel_its_range_when_offered(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(CONTENT)
+    start, body = _call(_blob_response(path, ByteRange(10, 19, FILE_BYTES)), {ZEROCOPY: {}})
+    assert (start["type"], start["status"]) == ("http.response.start", 206)
+    assert (body["type"], body["offset"], body["count"]) == (ZEROCOPY, 10, 10)
+    assert body["file"].closed, "the response closes the file once it is sent"
+
+
+def test_a_blob_response_streams_its_chunks_otherwise(tmp_path: Path) -> None:
+    sent = _call(_blob_response(tmp_path / "absent", None), {})
+    assert sent[0]["type"] == "http.response.start"
+    assert b"".join(message.get("body", b"") for message in sent[1:]) == CONTENT
+    assert {message["type"] for message in sent[1:]} == {"http.response.body"}
