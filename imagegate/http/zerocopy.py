@@ -40,8 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from typing import BinaryIO
+from collections.abc import Mapping
 
 from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -203,8 +202,6 @@ class ZeroCopySend:
 
 
 # --- the app's end -----------------------------------------------------------------------
-
-FileOpener = Callable[[], Awaitable[BinaryIO]]
 
 
 class BlobResponse(StreamingResponse):
