@@ -54,7 +54,7 @@ from uvicorn.protocols.utils import is_ssl
 from imagegate.core.errors import RegistryError
 from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES
 from imagegate.http.errors import error_body
-from imagegate.http.zerocopy import ZEROCOPY, ZeroCopySend
+from imagegate.http.zerocopy import ZeroCopySend
 
 logger = logging.getLogger("imagegate.http")
 
@@ -142,8 +142,6 @@ class LimitedHttpTools(HttpToolsProtocol):
         if self._refused:
             return
         super().on_message_begin()
-        if self._zero_copy:
-            self.scope["extensions"] = {ZEROCOPY: {}}
         self._in_headers = True
         self._header_bytes = self._header_count = 0
         self._exact_bytes = _REQUEST_LINE_BYTES
@@ -178,7 +176,8 @@ class LimitedHttpTools(HttpToolsProtocol):
             super().on_body(body)
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
-        # Every request's app starts here, pipelined ones too: each gets its own send.
+        # Every request's app starts here, pipelined ones too: each gets its own send,
+        # and the offer of zero-copy in its scope (so nothing offers it without this hook).
         if self._zero_copy:
             app = cast(ASGI3Application, ZeroCopySend(cast(ASGIApp, app), cycle))
         super()._start_asgi_task(cycle, app)

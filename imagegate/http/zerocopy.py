@@ -147,7 +147,8 @@ async def _writable(loop: asyncio.AbstractEventLoop, sock: int) -> None:
 
 
 class ZeroCopySend:
-    """One request's app, its ``send`` taking ``http.response.zerocopy`` messages."""
+    """One request's app, offered ``http.response.zerocopy`` in its scope and given a
+    ``send`` that takes it."""
 
     def __init__(self, app: ASGIApp, cycle: RequestResponseCycle) -> None:
         self._app = app
@@ -160,6 +161,7 @@ class ZeroCopySend:
             else:
                 await send(message)
 
+        scope.setdefault("extensions", {})[ZEROCOPY] = {}
         await self._app(scope, receive, send_or_send_file)
 
     async def _send_file(self, message: Message, send: Send) -> None:
