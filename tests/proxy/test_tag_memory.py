@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from imagegate.auth.cache import ENTRY_OVERHEAD_BYTES
+from imagegate.config import Settings
 from imagegate.core.errors import ManifestUnknown
 from imagegate.proxy.service import ProxyContent
 from imagegate.proxy.tagmemory import Age, TagFreshness
@@ -243,3 +244,18 @@ async def test_manifest_memory_is_bounded_by_bytes(
         assert counting.count("GET", f"/manifests/{images[0].digest}") == 2
     finally:
         await content.close()
+
+
+@pytest.mark.parametrize(("ttl", "heads"), [(30, 1), (0, 3)])
+async def test_the_settings_choose_the_ttl(
+    upstream: UpstreamRegistry, counting: FaultyUpstream, tmp_path: Path, ttl: int, heads: int
+) -> None:
+    push_image(upstream.url, "library/moving", "latest", build_image("settings"))
+    settings = Settings(data_dir=tmp_path / "data", upstream_url=counting.url, tag_ttl_seconds=ttl)
+    content = ProxyContent.from_settings(settings)
+    try:
+        for _ in range(3):
+            await pull(content, "latest")
+    finally:
+        await content.close()
+    assert tag_heads(counting, "latest") == heads
