@@ -203,15 +203,25 @@ async def test_an_unreachable_upstream_serves_the_last_digest(
 
 
 async def test_a_tag_deleted_upstream_is_unknown_once_expired(
-    upstream: UpstreamRegistry, make: Callable[..., ProxyContent], clock: Clock
+    upstream: UpstreamRegistry,
+    counting: FaultyUpstream,
+    make: Callable[..., ProxyContent],
+    clock: Clock,
 ) -> None:
     content = make()
     image = await pulled_once(upstream, content, "deleted", "gone")
 
     delete_manifest(upstream.url, "library/moving", image.digest)
     clock.past_stale()
-    with pytest.raises(ManifestUnknown):
+    answers = await asyncio.gather(
+        *(pull(content, "gone") for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(answer, ManifestUnknown) for answer in answers)
+    assert len({id(answer) for answer in answers}) == 5  # each its own error to raise
+    assert tag_heads(counting, "gone") == 2  # one for the five
+    with pytest.raises(ManifestUnknown):  # forgotten: asked again, still gone
         await pull(content, "gone")
+    assert tag_heads(counting, "gone") == 3
 
 
 async def test_manifest_memory_is_bounded_by_bytes(
