@@ -124,7 +124,8 @@ class UpstreamClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
-        """A 2xx response (the caller releases it), after auth and redirects, or raise."""
+        """A 2xx response, or a 304 to a conditional request (the caller releases it),
+        after auth and redirects, or raise."""
         session = self._client()
         scope = _scope(repository) if repository is not None else None
         url = URL(self.url + path)
