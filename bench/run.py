@@ -24,7 +24,14 @@ import tempfile
 import time
 from typing import Any
 
-from bench.cases import CaseResult, Row, blob_throughput, manifest_by_tag, token_endpoint
+from bench.cases import (
+    CaseResult,
+    Row,
+    blob_throughput,
+    manifest_by_digest,
+    manifest_by_tag,
+    token_endpoint,
+)
 from bench.world import World, running_world
 
 
@@ -46,6 +53,7 @@ async def run_cases(world: World, args: argparse.Namespace) -> dict[str, CaseRes
         "blob": await blob_throughput(world, pulls),
         "token": await token_endpoint(world, seconds, args.max_requests),
         "manifest": await manifest_by_tag(world, seconds, args.max_requests),
+        "manifest_digest": await manifest_by_digest(world, seconds, args.max_requests),
     }
 
 
