@@ -29,6 +29,7 @@ from bench.cases import (
     Row,
     blob_throughput,
     blob_wrk,
+    manifest_by_digest,
     manifest_by_tag,
     token_endpoint,
 )
@@ -58,6 +59,7 @@ async def run_cases(world: World, args: argparse.Namespace) -> dict[str, CaseRes
         ),
         "token": await token_endpoint(world, seconds, args.max_requests),
         "manifest": await manifest_by_tag(world, seconds, args.max_requests),
+        "manifest_digest": await manifest_by_digest(world, seconds, args.max_requests),
     }
 
 

@@ -29,6 +29,7 @@ class World:
     gateway: Gateway
     gateway_pid: int
     manifest_type: str
+    manifest_digest: str
     layer: str  # the big layer's digest
     layer_size: int
     password_user: tuple[str, str]
@@ -37,9 +38,8 @@ class World:
     def blob_path(self, digest: str) -> str:
         return f"/v2/{REPOSITORY}/blobs/{digest}"
 
-    @property
-    def manifest_path(self) -> str:
-        return f"/v2/{REPOSITORY}/manifests/{TAG}"
+    def manifest_path(self, reference: str = TAG) -> str:
+        return f"/v2/{REPOSITORY}/manifests/{reference}"
 
 
 @contextlib.contextmanager
@@ -60,6 +60,7 @@ def running_world(directory: Path, blob_mib: int) -> Iterator[World]:
             gateway=gateway,
             gateway_pid=gateway.pid,
             manifest_type=image.media_type,
+            manifest_digest=image.digest,
             layer=layer,
             layer_size=len(image.blobs[layer]),
             password_user=("pat", "pat-password"),
