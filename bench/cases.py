@@ -1,4 +1,4 @@
-"""The three cases. Each runs one client against imagegate and a baseline, interleaved.
+"""The cases. Each runs one client against imagegate and a baseline, interleaved.
 
 A case returns table ``Row``s (imagegate, baseline, ratio) and the raw figures behind
 them for the JSON report. Ratios are imagegate over baseline, so for rates and
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +18,12 @@ import aiohttp
 from bench.client import Pull, Rate, basic_auth, bearer_token, getter, pull, rate
 from bench.procfs import cpu_seconds
 from bench.world import REPOSITORY, World
+from bench.wrk import Load, wrk
 
 GIB = 1024**3
 CONCURRENCY = 8
 WARM_REQUESTS = 50
+WARM_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,17 +73,13 @@ async def blob_throughput(world: World, pulls: int) -> CaseResult:
     for result in (first, first_direct, *through, *direct):
         assert result.size == world.layer_size, "a pull came back short"
     gib = world.layer_size * pulls / GIB
-    cached = statistics.median(p.gbps for p in through)
-    baseline = statistics.median(p.gbps for p in direct)
     return CaseResult(
         rows=[
-            Row("cached blob, median GB/s", "GB/s", cached, baseline, "docker-registry"),
-            Row(
-                "cached blob, server CPU-s/GiB",
-                "CPU-s/GiB",
-                gateway_cpu / gib,
-                upstream_cpu / gib,
-                "docker-registry",
+            *_blob_rows(
+                "cached blob",
+                [p.gbps for p in through],
+                [p.gbps for p in direct],
+                (gateway_cpu / gib, upstream_cpu / gib),
             ),
             Row("first pull (uncached), s", "s", first.seconds, first_direct.seconds, "direct"),
         ],
@@ -94,6 +93,53 @@ async def blob_throughput(world: World, pulls: int) -> CaseResult:
             "docker_registry_gbps": [p.gbps for p in direct],
             "imagegate_cpu_seconds_per_gib": gateway_cpu / gib,
             "docker_registry_cpu_seconds_per_gib": upstream_cpu / gib,
+        },
+    )
+
+
+async def blob_wrk(world: World, seconds: float, rounds: int) -> CaseResult:
+    """(a') The cached big layer under ``wrk -t1 -c4``: four connections pulling it over
+    and over, ``rounds`` runs of ``seconds`` per server, interleaved, vs direct."""
+    gateway, upstream = world.gateway.url, world.upstream.url
+    path = world.blob_path(world.layer)
+    async with _session() as session:
+        auth = {"Authorization": "Bearer " + await bearer_token(session, gateway, REPOSITORY)}
+        await pull(session, gateway + path, auth)
+    # Uncounted: the first pull's fetch may still be committing, and each server's
+    # copy of the blob comes into the page cache.
+    await wrk(gateway + path, headers=auth, seconds=WARM_SECONDS)
+    await wrk(upstream + path, seconds=WARM_SECONDS)
+    through: list[Load] = []
+    direct: list[Load] = []
+    gateway_cpu = upstream_cpu = 0.0
+    for _ in range(rounds):  # interleaved, so drift on the machine hits both alike
+        load, cpu = await _with_cpu(
+            world.gateway_pid,
+            wrk(gateway + path, headers=auth, seconds=seconds),
+        )
+        through.append(load)
+        gateway_cpu += cpu
+        load, cpu = await _with_cpu(world.upstream_pid, wrk(upstream + path, seconds=seconds))
+        direct.append(load)
+        upstream_cpu += cpu
+    gateway_gib = sum(load.bytes for load in through) / GIB
+    upstream_gib = sum(load.bytes for load in direct) / GIB
+    return CaseResult(
+        rows=_blob_rows(
+            "cached blob (wrk)",
+            [load.gbps for load in through],
+            [load.gbps for load in direct],
+            (gateway_cpu / gateway_gib, upstream_cpu / upstream_gib),
+        ),
+        detail={
+            "blob_bytes": world.layer_size,
+            "seconds": seconds,
+            "imagegate": [vars(load) for load in through],
+            "docker_registry": [vars(load) for load in direct],
+            "imagegate_gbps": [load.gbps for load in through],
+            "docker_registry_gbps": [load.gbps for load in direct],
+            "imagegate_cpu_seconds_per_gib": gateway_cpu / gateway_gib,
+            "docker_registry_cpu_seconds_per_gib": upstream_cpu / upstream_gib,
         },
     )
 
@@ -219,6 +265,28 @@ async def _manifest(
             "docker_registry_cpu_ms_per_request": _per_request(upstream_cpu, upstream),
         },
     )
+
+
+def _blob_rows(
+    case: str, through: list[float], direct: list[float], cpu_per_gib: tuple[float, float]
+) -> list[Row]:
+    """Median GB/s through imagegate and from docker-registry, and each server's CPU-s/GiB."""
+    gbps = Row(
+        f"{case}, median GB/s",
+        "GB/s",
+        statistics.median(through),
+        statistics.median(direct),
+        "docker-registry",
+    )
+    cpu = Row(f"{case}, server CPU-s/GiB", "CPU-s/GiB", *cpu_per_gib, "docker-registry")
+    return [gbps, cpu]
+
+
+async def _with_cpu(pid: int, work: Awaitable[Load]) -> tuple[Load, float]:
+    """What ``work`` measured, and the CPU time server ``pid`` spent meanwhile."""
+    before = cpu_seconds(pid)
+    load = await work
+    return load, cpu_seconds(pid) - before
 
 
 def _cpu(world: World) -> tuple[float, float]:

@@ -28,6 +28,7 @@ from bench.cases import (
     CaseResult,
     Row,
     blob_throughput,
+    blob_wrk,
     manifest_by_digest,
     manifest_by_tag,
     token_endpoint,
@@ -43,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pulls", type=int, help="cached pulls per target (10; quick: 3)")
     parser.add_argument("--seconds", type=float, help="length of a request loop (4; quick: 1.5)")
     parser.add_argument("--max-requests", type=int, default=50_000, help="bound of a loop")
+    parser.add_argument("--wrk-seconds", type=float, default=5.0, help="length of a wrk run")
+    parser.add_argument("--wrk-rounds", type=int, help="wrk runs per server (3; quick: 1)")
     return parser.parse_args(argv)
 
 
@@ -51,6 +54,9 @@ async def run_cases(world: World, args: argparse.Namespace) -> dict[str, CaseRes
     seconds = args.seconds or (1.5 if args.quick else 4.0)
     return {
         "blob": await blob_throughput(world, pulls),
+        "blob_wrk": await blob_wrk(
+            world, args.wrk_seconds, args.wrk_rounds or (1 if args.quick else 3)
+        ),
         "token": await token_endpoint(world, seconds, args.max_requests),
         "manifest": await manifest_by_tag(world, seconds, args.max_requests),
         "manifest_digest": await manifest_by_digest(world, seconds, args.max_requests),
