@@ -12,8 +12,9 @@ import pytest
 
 from imagegate.core.digests import Digest
 from imagegate.core.errors import RegistryError, Unavailable, UpstreamError
+from imagegate.proxy import singleflight
 from imagegate.proxy.interfaces import CHUNK_SIZE
-from imagegate.proxy.singleflight import BlobFetch, FlightGroup
+from imagegate.proxy.singleflight import BlobFetch, ChunkWindow, FlightGroup
 from imagegate.storage import files
 from imagegate.storage.blobs import FilesystemBlobStore
 from imagegate.upstream.errors import UpstreamUnreachable
@@ -31,6 +32,7 @@ class ScriptedSource:
         self.fail_at = fail_at  # raise instead of sending this piece
         self.gate = asyncio.Semaphore(0) if gated else None
         self.closed = False
+        self.sent: list[bytes] = []  # every piece sent, the very objects
 
     @property
     def size(self) -> int | None:
@@ -42,7 +44,8 @@ class ScriptedSource:
                 await self.gate.acquire()
             if index == self.fail_at:
                 raise UpstreamUnreachable("upstream broke off a blob")
-            yield self.data[offset : offset + CHUNK_SIZE]
+            self.sent.append(self.data[offset : offset + CHUNK_SIZE])
+            yield self.sent[-1]
 
     def close(self) -> None:
         self.closed = True
@@ -199,3 +202,70 @@ async def test_closing_lets_a_verified_fetch_publish(
     await asyncio.wait_for(closing, 5)
     await fetch.finished()
     assert await store.size(DIGEST) == len(DATA)
+
+
+async def test_readers_at_the_upstreams_pace_get_its_chunks_from_memory(
+    store: FilesystemBlobStore,
+) -> None:
+    """The very chunk objects the upstream gave: handed over, not written and read back."""
+    source = ScriptedSource(DATA, gated=True)
+    assert source.gate is not None
+    fetch = await _start(FlightGroup(store), source)
+    readers = [fetch.chunks() for _ in range(3)]
+    received: list[list[bytes]] = [[] for _ in readers]
+    for _ in range(len(DATA) // CHUNK_SIZE + 1):
+        source.gate.release()
+        if len(source.sent) > 1:  # the one before the newest is released: every reader has it
+            for reader, chunks in zip(readers, received, strict=True):
+                chunks.append(await asyncio.wait_for(anext(reader), 5))
+    for reader, chunks in zip(readers, received, strict=True):
+        chunks.extend([chunk async for chunk in reader])
+        assert all(got is sent for got, sent in zip(chunks, source.sent, strict=True))
+    await fetch.finished()
+
+
+async def test_a_reader_left_behind_the_window_reads_the_file(
+    store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(singleflight, "WINDOW_BYTES", CHUNK_SIZE)
+    release = threading.Event()
+    publish = files.publish
+
+    def slow_publish(temporary: Path, destination: Path) -> None:
+        assert release.wait(10)
+        publish(temporary, destination)
+
+    monkeypatch.setattr(files, "publish", slow_publish)
+    fetch = await _start(FlightGroup(store), ScriptedSource(DATA))
+    late = fetch.chunks()
+    fast = await collect(fetch.chunks())  # the fetch runs ahead of ``late`` meanwhile
+    assert fast == DATA
+    assert await collect(late) == DATA  # from the temp file: not yet stored
+    assert await store.size(DIGEST) is None
+    release.set()
+    await fetch.finished()
+
+
+@pytest.mark.parametrize(
+    ("added", "on_file", "kept"),
+    [
+        ([4, 4, 4], 12, [4, 8]),  # over the limit: the oldest go
+        ([4, 4, 4], 3, [0, 4, 8]),  # not on file yet: kept, whatever the limit
+        ([4, 4], 0, [0, 4]),  # at the limit
+        ([20, 1], 21, [20]),  # a chunk larger than the limit goes once a newer one came
+    ],
+)
+def test_the_window_keeps_recent_chunks_within_its_limit(
+    added: list[int], on_file: int, kept: list[int]
+) -> None:
+    window = ChunkWindow(8)
+    starts, offset = [], 0
+    for number, length in enumerate(added):
+        window.add(offset, bytes([number]) * length, on_file)
+        starts.append(offset)
+        offset += length
+    assert [start for start in starts if window.get(start) is not None] == kept
+    assert window.get(offset) is None  # not released yet
+    newest = len(added) - 1
+    assert window.get(starts[newest]) == bytes([newest]) * added[newest]
+    assert window.get(offset - 1) == bytes([newest])  # from within a chunk: its rest
