@@ -28,7 +28,7 @@ from pathlib import Path
 from imagegate.core.digests import Digest
 from imagegate.proxy.interfaces import CHUNK_SIZE
 from imagegate.storage import files
-from imagegate.storage.interfaces import WriterGone
+from imagegate.storage.interfaces import WriterClosed, WriterGone
 from imagegate.storage.layout import FETCH_PREFIX, NOTE_SUFFIX, Layout
 from imagegate.storage.partial import FilesystemPartialReader
 
@@ -188,6 +188,8 @@ class FilesystemForeignWrite:
             reader.close()
 
     async def open_reader(self) -> FilesystemPartialReader:
+        if self._fd < 0:
+            raise WriterClosed("no longer followed")
         return FilesystemPartialReader(await asyncio.to_thread(os.dup, self._fd))
 
     async def finished(self) -> bool:

@@ -110,7 +110,8 @@ class ForeignWrite(Protocol):
         ...
 
     async def open_reader(self) -> PartialReader:
-        """A handle on the bytes written so far (for a reader behind ``chunks``)."""
+        """A handle on the bytes written so far (for a reader behind ``chunks``); raises
+        ``WriterClosed`` once closed."""
         ...
 
     async def finished(self) -> bool:

@@ -269,3 +269,32 @@ def test_the_window_keeps_recent_chunks_within_its_limit(
     newest = len(added) - 1
     assert window.get(starts[newest]) == bytes([newest]) * added[newest]
     assert window.get(offset - 1) == bytes([newest])  # from within a chunk: its rest
+
+
+async def test_a_follower_on_the_same_directory_streams_behind_the_leader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stores on one directory stand for two workers (an flock is held per open
+    file); the follower's own readers share its window, and one left behind it reads the
+    leader's file, or the stored blob once the fetch is over."""
+    monkeypatch.setattr(singleflight, "WINDOW_BYTES", CHUNK_SIZE)
+    source = ScriptedSource(DATA, gated=True)
+    assert source.gate is not None
+    leader = await _start(FlightGroup(FilesystemBlobStore.open(tmp_path)), source)
+    source.gate.release()
+    assert await leader.started() == len(DATA)
+
+    unused = ScriptedSource(b"")
+    follower = await _start(FlightGroup(FilesystemBlobStore.open(tmp_path)), unused)
+    late, later = follower.chunks(), follower.chunks()
+    source.gate.release()
+    assert await follower.started() == len(DATA)
+    assert await asyncio.wait_for(anext(late), 5) == DATA[:CHUNK_SIZE]  # before the end
+    for _ in range(3):
+        source.gate.release()
+    assert await collect(follower.chunks()) == DATA  # ahead of ``late``: from memory
+    assert DATA[:CHUNK_SIZE] + await collect(late) == DATA  # behind: the leader's file
+    await leader.finished()
+    await follower.finished()
+    assert follower.following and unused.sent == []  # it never asked the upstream
+    assert await collect(later) == DATA  # after the fetch: from the store
