@@ -213,9 +213,9 @@ async def test_readers_at_the_upstreams_pace_get_its_chunks_from_memory(
     fetch = await _start(FlightGroup(store), source)
     readers = [fetch.chunks() for _ in range(3)]
     received: list[list[bytes]] = [[] for _ in readers]
-    for _ in range(len(DATA) // CHUNK_SIZE + 1):
+    for piece in range(len(DATA) // CHUNK_SIZE + 1):
         source.gate.release()
-        if len(source.sent) > 1:  # the one before the newest is released: every reader has it
+        if piece > 0:  # piece arrives: the one before it is released to every reader
             for reader, chunks in zip(readers, received, strict=True):
                 chunks.append(await asyncio.wait_for(anext(reader), 5))
     for reader, chunks in zip(readers, received, strict=True):
