@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -57,10 +57,7 @@ def store(tmp_path: Path) -> FilesystemBlobStore:
 
 
 async def _start(group: FlightGroup, source: ScriptedSource) -> BlobFetch:
-    async def open_source() -> ScriptedSource:
-        return source
-
-    return group.start(DIGEST, repo("library/fetch"), open_source)
+    return group.start(DIGEST, repo("library/fetch"), _returning(source))
 
 
 async def _done(fetch: BlobFetch) -> None:
@@ -228,22 +225,29 @@ async def test_a_reader_left_behind_the_window_reads_the_file(
     store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(singleflight, "WINDOW_BYTES", CHUNK_SIZE)
-    release = threading.Event()
-    publish = files.publish
-
-    def slow_publish(temporary: Path, destination: Path) -> None:
-        assert release.wait(10)
-        publish(temporary, destination)
-
-    monkeypatch.setattr(files, "publish", slow_publish)
-    fetch = await _start(FlightGroup(store), ScriptedSource(DATA))
+    data = os.urandom(6 * CHUNK_SIZE + 100)
+    source = ScriptedSource(data, gated=True)
+    assert source.gate is not None
+    group = FlightGroup(store)
+    fetch = group.start(Digest.of(data), repo("library/fetch"), _returning(source))
+    ahead = fetch.chunks()
+    for piece in range(5):  # pieces 0-4 arrive, 0-3 are released; the window moved past 0
+        source.gate.release()
+        if piece > 0:
+            await asyncio.wait_for(anext(ahead), 5)
     late = fetch.chunks()
-    fast = await collect(fetch.chunks())  # the fetch runs ahead of ``late`` meanwhile
-    assert fast == DATA
-    assert await collect(late) == DATA  # from the temp file: not yet stored
-    assert await store.size(DIGEST) is None
-    release.set()
+    assert await asyncio.wait_for(anext(late), 5) == data[:CHUNK_SIZE]  # from the file
+    for _ in range(3):
+        source.gate.release()
+    assert data[:CHUNK_SIZE] + await collect(late) == data
     await fetch.finished()
+
+
+def _returning(source: ScriptedSource) -> Callable[[], Awaitable[ScriptedSource]]:
+    async def open_source() -> ScriptedSource:
+        return source
+
+    return open_source
 
 
 @pytest.mark.parametrize(
