@@ -19,6 +19,7 @@ from imagegate.storage import files
 from imagegate.storage.blobs import FilesystemBlobStore
 from imagegate.upstream.errors import UpstreamUnreachable
 from tests.proxy.helpers import collect, repo
+from tests.support.polling import eventually
 
 DATA = os.urandom(3 * CHUNK_SIZE + 100)
 DIGEST = Digest.of(DATA)
@@ -302,3 +303,28 @@ async def test_a_follower_on_the_same_directory_streams_behind_the_leader(
     await follower.finished()
     assert follower.following and unused.sent == []  # it never asked the upstream
     assert await collect(later) == DATA  # after the fetch: from the store
+
+
+async def test_a_follower_whose_leader_fails_before_any_byte_leads_itself(
+    tmp_path: Path,
+) -> None:
+    asked, refuse = asyncio.Event(), asyncio.Event()
+
+    async def failing_upstream() -> ScriptedSource:
+        asked.set()  # the claim is taken: the upstream is asked after it
+        await refuse.wait()
+        raise UpstreamUnreachable("upstream went away")
+
+    leader = FlightGroup(FilesystemBlobStore.open(tmp_path)).start(
+        DIGEST, repo("library/fetch"), failing_upstream
+    )
+    await asyncio.wait_for(asked.wait(), 5)
+    source = ScriptedSource(DATA)
+    follower = await _start(FlightGroup(FilesystemBlobStore.open(tmp_path)), source)
+    await eventually(lambda: follower.following)  # it waits behind the leader
+    refuse.set()
+    with pytest.raises(RegistryError, match="went away"):
+        await leader.finished()
+    assert await collect(follower.chunks()) == DATA  # it asked the upstream itself
+    await follower.finished()
+    assert not follower.following and source.sent
