@@ -7,7 +7,9 @@ fetched, so each can be read as a blob too; the digests a manifest names are not
 upstream is asked for R: a HEAD for a HEAD request; a HEAD to confirm a blob the store
 has for another repository (or a hosted one), then served from the store, or one being
 fetched for another repository, whose fetch it then joins; else a single-flight GET
-that fills the store while requesters stream behind it. An upstream that is down, or
+that fills the store while requesters stream behind it, whichever worker process they
+reach (a worker that follows another's fetch confirms by HEAD unless the leader's
+repository is the requester's). An upstream that is down, or
 limits us, confirms nothing: a blob R does not link is then refused (503, or the
 upstream's 429), even when the store has it. A digest never opens a door the
 repository name would not.
@@ -81,6 +83,10 @@ class ProxyBlobs:
         elif fetch.repository != repository:
             await self._confirm(repository, digest)
         announced = await fetch.started()
+        if fetch.following and not await self._store.repositories.is_linked(repository, digest):
+            # Fetched by another worker, for a repository this one cannot tell: the
+            # leader links its own before it announces the size.
+            await self._confirm(repository, digest)
         # A range (or an unknown size) waits for the verified blob: a complete 206 of
         # unverified bytes could not be taken back.
         if announced is None or parse_range(range_header, announced) is not None:

@@ -3,7 +3,9 @@
 A write goes to ``tmp/`` on the same filesystem and becomes visible only by an atomic
 rename after its digest (and size) check out, so a reader never sees a partial blob and
 a crash leaves at most a temp file, removed at the next start (``FilesystemBlobStore.open``).
-Readers that follow a write hold their own descriptor on the temp file.
+Readers that follow a write hold their own descriptor on the temp file; a blob fetched
+from the upstream is written under a name per digest that every worker process can follow
+(``claims``).
 All disk I/O runs in worker threads, one chunk (``CHUNK_SIZE``) per hop.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,9 +22,11 @@ from typing import BinaryIO
 from imagegate.core.digests import Digest, Hasher
 from imagegate.core.errors import BlobUnknown, DigestInvalid, SizeInvalid
 from imagegate.proxy.interfaces import CHUNK_SIZE
-from imagegate.storage import files
-from imagegate.storage.interfaces import WriterClosed
-from imagegate.storage.layout import Layout
+from imagegate.storage import claims, files
+from imagegate.storage.claims import FilesystemForeignWrite, Role
+from imagegate.storage.interfaces import Claim, Following, Leading, Stored, WriterClosed
+from imagegate.storage.layout import FETCH_PREFIX, Layout
+from imagegate.storage.partial import FilesystemPartialReader
 
 STALE_TEMP_SECONDS = 600.0
 
@@ -36,71 +41,62 @@ class _State(enum.Enum):
 _READABLE = (_State.OPEN, _State.VERIFIED)
 
 
-def _write_all(fd: int, chunk: bytes) -> None:
-    view = memoryview(chunk)
-    while view:
-        view = view[os.write(fd, view) :]
+class FilesystemBlobWriter:
+    """One blob being written to a temp file; see ``BlobWriter``.
 
-
-class FilesystemPartialReader:
-    """A reader's own descriptor on a temp file; see ``PartialReader``.
-
-    A descriptor, unlike the name, survives the rename of a commit and the unlink of an
-    abort: the reader goes on reading the same bytes. One per reader, opened once.
+    With a ``note`` it is the claimed writer of a shared fetch (see ``claims``): ``fd``
+    holds the lock other processes watch, so the descriptor is closed only after the
+    rename (or the removal) of the file.
     """
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._busy: asyncio.Future[bytes] | None = None  # the read in a worker thread
-
-    async def read_at(self, offset: int, length: int) -> bytes:
-        if self._fd < 0:
-            raise ValueError("read from a closed reader")
-        loop = asyncio.get_running_loop()
-        self._busy = loop.run_in_executor(None, os.pread, self._fd, length, offset)
-        return await asyncio.shield(self._busy)  # see close
-
-    def close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd < 0:
-            return
-        if self._busy is not None and not self._busy.done():
-            # A cancelled reader's pread is still running: close only after it, or the
-            # number could be reused under it.
-            self._busy.add_done_callback(lambda _: os.close(fd))
-        else:
-            os.close(fd)
-
-
-class FilesystemBlobWriter:
-    """One blob being written to a temp file; see ``BlobWriter``."""
-
-    def __init__(self, layout: Layout, path: Path, fd: int, algorithm: str) -> None:
+    def __init__(
+        self, layout: Layout, path: Path, fd: int, algorithm: str, note: Path | None = None
+    ) -> None:
         self._layout = layout
         self._path = path
         self._fd = fd
+        self._note = note
         self._hasher = Hasher(algorithm)
+        self._held: bytes | None = None  # the newest chunk: hashed, not yet in the file
+        self._written = 0
         self._state = _State.OPEN
         self._busy: list[asyncio.Future[None]] = []  # the write and hash in worker threads
 
     @property
     def written(self) -> int:
-        return self._hasher.size
+        return self._written
+
+    async def announce(self, size: int | None) -> None:
+        if self._note is not None and self._state is _State.OPEN:
+            await asyncio.to_thread(self._write_note, size)
+
+    def _write_note(self, size: int | None) -> None:
+        assert self._note is not None
+        claims.write_note(self._layout, self._note, self._fd, size)
 
     async def write(self, chunk: bytes) -> None:
         if self._state is not _State.OPEN:
             raise WriterClosed(f"write after {self._state.value}")
         if not all(future.done() for future in self._busy):
             raise RuntimeError("a write is still in progress")
+        if not chunk:
+            return
         loop = asyncio.get_running_loop()
-        # Writing and hashing both release the GIL: two threads, in parallel.
-        self._busy = [
-            loop.run_in_executor(None, _write_all, self._fd, chunk),
-            loop.run_in_executor(None, self._hasher.update, chunk),
-        ]
+        # Hashing this chunk and writing the one before both release the GIL: two
+        # threads, in parallel.
+        self._busy = [loop.run_in_executor(None, self._hasher.update, chunk)]
+        held, self._held = self._held, chunk
+        if held is not None:
+            self._busy.append(loop.run_in_executor(None, self._append, held))
         # Shielded: a cancelled caller leaves the threads running, and ``_busy`` tells
         # ``_settle`` when it is safe to close the descriptor or read the hash.
         await asyncio.shield(asyncio.gather(*self._busy))
+
+    def _append(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._written += len(chunk)  # after the bytes: readers may read up to it
 
     async def _settle(self) -> None:
         """Wait for a write whose caller was cancelled: it uses the descriptor and hasher."""
@@ -127,13 +123,17 @@ class FilesystemBlobWriter:
                 f"content does not match digest {digest}: got {actual}",
                 detail={"expected": str(digest), "actual": str(actual)},
             )
-        if size is not None and size != self.written:
+        if size is not None and size != self._hasher.size:
             await self.abort()
             raise SizeInvalid(
-                f"content of {digest} is {self.written} bytes, expected {size}",
-                detail={"digest": str(digest), "size": self.written, "expected": size},
+                f"content of {digest} is {self._hasher.size} bytes, expected {size}",
+                detail={"digest": str(digest), "size": self._hasher.size, "expected": size},
             )
         self._state = _State.VERIFIED
+        held, self._held = self._held, None
+        if held is not None:  # the last chunk: readers may have it now
+            self._busy = [asyncio.get_running_loop().run_in_executor(None, self._append, held)]
+            await asyncio.shield(self._busy[0])
 
     async def commit(self, digest: Digest, size: int | None = None) -> None:
         await self.verify(digest, size)  # again after ``verify``: cheap, and the same answer
@@ -146,17 +146,21 @@ class FilesystemBlobWriter:
 
     def _publish(self, destination: Path) -> None:
         try:
-            try:
-                os.fsync(self._fd)
-            finally:
-                os.close(self._fd)
+            os.fsync(self._fd)
             if destination.exists():  # same digest, same bytes: keep what is there
                 self._path.unlink(missing_ok=True)
-                return
-            files.publish(self._path, destination)
+            else:
+                files.publish(self._path, destination)
         except BaseException:
             self._path.unlink(missing_ok=True)
             raise
+        finally:
+            self._close()  # after the rename: the lock (if any) covers it
+
+    def _close(self) -> None:
+        if self._note is not None:
+            self._note.unlink(missing_ok=True)
+        os.close(self._fd)
 
     async def abort(self) -> None:
         if self._state not in _READABLE:
@@ -166,8 +170,8 @@ class FilesystemBlobWriter:
         await asyncio.to_thread(self._discard)
 
     def _discard(self) -> None:
-        os.close(self._fd)
-        self._path.unlink(missing_ok=True)
+        self._path.unlink(missing_ok=True)  # before the lock goes: nobody takes it over
+        self._close()
 
 
 class FilesystemBlobStore:
@@ -185,7 +189,8 @@ class FilesystemBlobStore:
         layout = Layout(root)
         for directory in (layout.blobs, layout.repositories, layout.tmp):
             directory.mkdir(parents=True, exist_ok=True)
-        files.remove_stale(layout.tmp, stale_after_seconds)
+        files.remove_stale(layout.tmp, stale_after_seconds, keep_prefix=FETCH_PREFIX)
+        claims.remove_abandoned(layout)
         return cls(layout)
 
     async def size(self, digest: Digest) -> int | None:
@@ -246,6 +251,33 @@ class FilesystemBlobStore:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         fd = await asyncio.to_thread(os.open, path, flags, 0o600)  # private, whatever the umask
         return FilesystemBlobWriter(self.layout, path, fd, algorithm)
+
+    async def claim(self, digest: Digest) -> Claim:
+        loop = asyncio.get_running_loop()
+        taking = loop.run_in_executor(None, claims.take, self.layout, digest)
+        try:
+            role, fd = await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            taking.add_done_callback(functools.partial(self._let_go, digest))  # unused
+            raise
+        if role is Role.STORED:
+            return Stored()
+        if role is Role.FOLLOW:
+            return Following(FilesystemForeignWrite(self.layout, digest, fd))
+        path = self.layout.fetch(digest)
+        writer = FilesystemBlobWriter(
+            self.layout, path, fd, digest.algorithm, self.layout.fetch_note(digest)
+        )
+        return Leading(writer)
+
+    def _let_go(self, digest: Digest, taking: asyncio.Future[tuple[Role, int]]) -> None:
+        if taking.cancelled() or taking.exception() is not None:
+            return
+        role, fd = taking.result()
+        if role is Role.LEAD:
+            claims.release(self.layout, digest, fd)
+        elif fd >= 0:
+            os.close(fd)
 
     async def writable(self) -> bool:
         try:

@@ -7,6 +7,7 @@ event loop never waits on the disk.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import time
@@ -48,6 +49,50 @@ def write_atomic(tmp_dir: Path, destination: Path, data: bytes) -> None:
         raise
 
 
+def write_note(tmp_dir: Path, destination: Path, data: bytes) -> None:
+    """Write a small file readers see whole or not at all, without fsync: for notes that
+    matter only while the process that wrote them runs."""
+    temporary = temporary_path(tmp_dir)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def try_lock(fd: int) -> bool:
+    """Take the exclusive ``flock`` of ``fd``'s file unless another descriptor holds it.
+
+    The lock goes with the open file: closing it (or the process dying) releases it.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def lock_held(fd: int) -> bool:
+    """True while another descriptor holds the exclusive lock of ``fd``'s file."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)  # a probe: let go at once
+    return False
+
+
+def names_file(path: Path, fd: int) -> bool:
+    """True when ``path`` is (still) the name of the file open as ``fd``."""
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
 def probe_writable(directory: Path) -> None:
     """Create, sync and remove a file in ``directory``; raises OSError when that fails."""
     path = temporary_path(directory)
@@ -81,14 +126,18 @@ def list_directories(directory: Path) -> list[str]:
         return []
 
 
-def remove_stale(tmp_dir: Path, older_than_seconds: float) -> int:
+def remove_stale(tmp_dir: Path, older_than_seconds: float, keep_prefix: str) -> int:
     """Delete temp files untouched for ``older_than_seconds``: leftovers of a crash.
 
     Writers touch their temp file with every chunk, so a live write is never that old.
+    Names starting with ``keep_prefix`` are left alone: their owners say by a lock
+    whether they are alive.
     """
     cutoff = time.time() - older_than_seconds
     removed = 0
     for name in list_names(tmp_dir):
+        if name.startswith(keep_prefix):
+            continue
         path = tmp_dir / name
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_mtime < cutoff:

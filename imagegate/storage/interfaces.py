@@ -21,6 +21,11 @@ class WriterClosed(Exception):
     """The writer was committed or aborted; its bytes are no longer readable through it."""
 
 
+class WriterGone(Exception):
+    """The write being followed ended without storing the blob (it failed, or its process
+    died)."""
+
+
 class PartialReader(Protocol):
     """One reader's own handle on a blob still being written (see ``BlobWriter.open_reader``)."""
 
@@ -37,12 +42,19 @@ class BlobWriter(Protocol):
     """A blob being written: invisible until ``commit`` verifies and publishes it.
 
     ``verify`` then ``commit`` lets a caller act on verified bytes (hand them to readers)
-    before they are durable and visible in the store.
+    before they are durable and visible in the store. The newest chunk is hashed at once
+    but kept out of reach of readers (``open_reader``, other processes following the
+    write) until the next chunk arrives or ``verify`` checks the digest: what they can
+    read is always content that may be served.
     """
 
     @property
     def written(self) -> int:
-        """How many bytes were written so far."""
+        """How many bytes readers can read so far (all but the newest chunk, until verified)."""
+        ...
+
+    async def announce(self, size: int | None) -> None:
+        """Tell processes following this write the blob's size (None: not known)."""
         ...
 
     async def write(self, chunk: bytes) -> None:
@@ -80,6 +92,59 @@ class BlobWriter(Protocol):
         ...
 
 
+class ForeignWrite(Protocol):
+    """A blob another process is writing, followed as it grows (see ``BlobStore.claim``)."""
+
+    async def announced(self) -> int | None:
+        """Wait until the writer announced the size, and return it (None: it does not know).
+
+        Raises ``WriterGone`` if the writer ended first without storing the blob.
+        """
+        ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The whole blob of the announced size, as the writer makes it readable.
+
+        Raises ``WriterGone`` if the writer ends before the last byte without storing it.
+        """
+        ...
+
+    async def open_reader(self) -> PartialReader:
+        """A handle on the bytes written so far (for a reader behind ``chunks``); raises
+        ``WriterClosed`` once closed."""
+        ...
+
+    async def finished(self) -> bool:
+        """Wait until the writer is done; True when the blob is stored."""
+        ...
+
+    def close(self) -> None:
+        """Stop following."""
+        ...
+
+
+@dataclass(frozen=True)
+class Leading:
+    """This process writes the blob; others follow ``writer`` (announce, then write)."""
+
+    writer: BlobWriter
+
+
+@dataclass(frozen=True)
+class Following:
+    """Another process writes the blob: follow it."""
+
+    write: ForeignWrite
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The blob is in the store already."""
+
+
+Claim = Leading | Following | Stored
+
+
 class BlobStore(Protocol):
     """Immutable content addressed by digest."""
 
@@ -108,6 +173,15 @@ class BlobStore(Protocol):
 
     async def create(self, algorithm: str = "sha256") -> BlobWriter:
         """Start writing a blob whose digest will be checked at ``commit``."""
+        ...
+
+    async def claim(self, digest: Digest) -> Claim:
+        """Become the one writer of ``digest`` among every process sharing the store, or
+        follow the one there is, or learn that it is stored.
+
+        A leader's write dies with its process: followers then raise ``WriterGone``, and
+        the next claim leads afresh.
+        """
         ...
 
     async def writable(self) -> bool:

@@ -10,6 +10,10 @@
                                                  <subject hex> (the referrers index)
         _tags/<tag>                              the digest the tag last resolved to
       tmp/<random>                               writes in progress (renamed into place)
+      tmp/fetch-<algorithm>-<hex>                a blob being fetched from the upstream, one
+                                                 per digest for every worker process: its
+                                                 writer holds an flock on it (see ``claims``)
+      tmp/fetch-<algorithm>-<hex>.size           that fetch's announced size, for followers
       blob-links-confirmed                       empty: the blob links older releases
                                                  made from manifests are gone (filesystem)
 
@@ -25,6 +29,9 @@ from pathlib import Path
 from imagegate.core.digests import Digest
 from imagegate.core.names import RepositoryName
 
+FETCH_PREFIX = "fetch-"  # temp names of shared fetches; random temp names are hex only
+NOTE_SUFFIX = ".size"
+
 
 class Layout:
     """Paths under one root directory; pure, no I/O."""
@@ -38,6 +45,12 @@ class Layout:
 
     def blob(self, digest: Digest) -> Path:
         return self.blobs / digest.algorithm / digest.encoded[:2] / digest.encoded
+
+    def fetch(self, digest: Digest) -> Path:
+        return self.tmp / f"{FETCH_PREFIX}{digest.algorithm}-{digest.encoded}"
+
+    def fetch_note(self, digest: Digest) -> Path:
+        return self.tmp / f"{FETCH_PREFIX}{digest.algorithm}-{digest.encoded}{NOTE_SUFFIX}"
 
     def repository(self, repository: RepositoryName) -> Path:
         return self.repositories / repository.namespace / repository.path
