@@ -1,4 +1,4 @@
-"""The three cases. Each runs one client against imagegate and a baseline, interleaved.
+"""The cases against the loopback upstream: one client vs a baseline, interleaved.
 
 A case returns table ``Row``s (imagegate, baseline, ratio) and the raw figures behind
 them for the JSON report. Ratios are imagegate over baseline, so for rates and
@@ -7,39 +7,20 @@ throughputs 1.0 is parity and lower is slower; for times higher is slower.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
-from bench.client import Pull, Rate, basic_auth, bearer_token, getter, pull, rate
-from bench.procfs import cpu_seconds
-from bench.world import REPOSITORY, World
+from bench.client import Pull, basic_auth, bearer_token, getter, pull, rate
+from bench.procfs import tree_cpu_seconds
+from bench.results import CaseResult, Row
+from bench.world import REPOSITORY, TAG, World
+from bench.wrk import WrkRate, wrk, wrk_missing
 
 GIB = 1024**3
-CONCURRENCY = 8
 WARM_REQUESTS = 50
-
-
-@dataclass(frozen=True)
-class Row:
-    case: str
-    unit: str
-    imagegate: float
-    baseline: float
-    baseline_name: str
-
-    @property
-    def ratio(self) -> float:
-        return self.imagegate / self.baseline if self.baseline else float("nan")
-
-
-@dataclass
-class CaseResult:
-    rows: list[Row] = field(default_factory=list)
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def _session() -> aiohttp.ClientSession:
@@ -53,20 +34,20 @@ async def blob_throughput(world: World, pulls: int) -> CaseResult:
     path = world.blob_path(world.layer)
     async with _session() as session:
         bearer = {"Authorization": "Bearer " + await bearer_token(session, gateway, REPOSITORY)}
-        cpu = cpu_seconds(world.gateway_pid)
+        cpu = tree_cpu_seconds(world.gateway_pid)
         first = await pull(session, gateway + path, bearer)
-        first_cpu = cpu_seconds(world.gateway_pid) - cpu
+        first_cpu = tree_cpu_seconds(world.gateway_pid) - cpu
         first_direct = await pull(session, upstream + path)
         through: list[Pull] = []
         direct: list[Pull] = []
         gateway_cpu = upstream_cpu = 0.0
         for _ in range(pulls):  # interleaved, so drift on the machine hits both alike
-            cpu = cpu_seconds(world.gateway_pid)
+            cpu = tree_cpu_seconds(world.gateway_pid)
             through.append(await pull(session, gateway + path, bearer))
-            gateway_cpu += cpu_seconds(world.gateway_pid) - cpu
-            cpu = cpu_seconds(world.upstream_pid)
+            gateway_cpu += tree_cpu_seconds(world.gateway_pid) - cpu
+            cpu = tree_cpu_seconds(world.upstream_pid)
             direct.append(await pull(session, upstream + path))
-            upstream_cpu += cpu_seconds(world.upstream_pid) - cpu
+            upstream_cpu += tree_cpu_seconds(world.upstream_pid) - cpu
     for result in (first, first_direct, *through, *direct):
         assert result.size == world.layer_size, "a pull came back short"
     gib = world.layer_size * pulls / GIB
@@ -98,120 +79,115 @@ async def blob_throughput(world: World, pulls: int) -> CaseResult:
     )
 
 
-async def token_endpoint(world: World, seconds: float, max_requests: int) -> CaseResult:
+async def token_endpoint(world: World, seconds: float) -> CaseResult:
     """(b) ``GET /token`` with Basic credentials, as clients send on every pull.
 
     The first request of a user pays the full check (argon2 for a password); later ones
     should hit the credential cache, so first vs warm (one client, one at a time) shows
-    the cache at work. Anonymous token requests are the rate baseline: the same endpoint
-    without any credential check.
+    the cache at work. Rates come from wrk (``-t1 -c4``), anonymous token requests being
+    the baseline: the same endpoint without any credential check.
     """
     url = f"{world.gateway.url}/token?service=imagegate&scope=repository:{REPOSITORY}:pull"
     result = CaseResult()
+    firsts: dict[str, float] = {}
     async with _session() as session:
-        anonymous = getter(session, url)
-        await anonymous()
-        cpu = _cpu(world)
-        baseline = await rate(
-            anonymous, concurrency=CONCURRENCY, seconds=seconds, max_requests=max_requests
-        )
-        result.detail["anonymous"] = {
-            "imagegate_cpu_ms_per_request": _cpu_since(world, cpu)[0] * 1000 / baseline.requests,
-            **_rate_detail(baseline),
-        }
+        await getter(session, url)()
         for kind, credentials in (("password", world.password_user), ("token", world.token_user)):
             send = getter(session, url, auth=basic_auth(credentials))
             started = time.perf_counter()
             await send()  # this user's first sign-in since the server started
-            first_ms = (time.perf_counter() - started) * 1000
+            firsts[kind] = (time.perf_counter() - started) * 1000
             # One at a time, like the first: the latency a lone client sees once cached.
             warm = await rate(send, concurrency=1, seconds=seconds, max_requests=WARM_REQUESTS)
-            cpu = _cpu(world)
-            steady = await rate(
-                send, concurrency=CONCURRENCY, seconds=seconds, max_requests=max_requests
-            )
-            cpu_ms = _cpu_since(world, cpu)[0] * 1000 / steady.requests
-            result.rows.append(
-                Row(
-                    f"token, {kind} user, req/s",
-                    "req/s",
-                    steady.per_second,
-                    baseline.per_second,
-                    "anonymous",
-                )
-            )
             result.rows.append(
                 Row(
                     f"token, {kind} user, first/warm ms",
                     "ms",
-                    first_ms,
+                    firsts[kind],
                     warm.median_ms,
                     "warm, 1 client",
                 )
             )
-            result.detail[kind] = {
-                "first_ms": first_ms,
-                "warm_median_ms": warm.median_ms,
-                "imagegate_cpu_ms_per_request": cpu_ms,
-                **_rate_detail(steady),
-            }
+            result.detail[kind] = {"first_ms": firsts[kind], "warm_median_ms": warm.median_ms}
+    missing = wrk_missing()
+    if missing:
+        result.notes.append(missing)
+        return result
+    cpu = _cpu(world)
+    anonymous = await asyncio.to_thread(wrk, url, seconds)
+    result.detail["anonymous"] = _wrk_detail(anonymous, _cpu_since(world, cpu)[0])
+    for kind, credentials, goal in (
+        ("password", world.password_user, ""),
+        ("token", world.token_user, ">= 3000/s, >= 0.8x"),
+    ):
+        header = {"Authorization": aiohttp.BasicAuth(*credentials).encode()}
+        cpu = _cpu(world)
+        measured = await asyncio.to_thread(wrk, url, seconds, header)
+        result.detail[kind].update(_wrk_detail(measured, _cpu_since(world, cpu)[0]))
+        result.rows.append(
+            Row(
+                f"token, {kind} user, req/s",
+                "req/s",
+                measured.per_second,
+                anonymous.per_second,
+                "anonymous",
+                goal,
+            )
+        )
     return result
 
 
-async def manifest_by_tag(world: World, seconds: float, max_requests: int) -> CaseResult:
-    """(c) ``GET`` a manifest by tag: imagegate HEADs the upstream every time."""
-    path = world.manifest_path
+async def manifests(world: World, seconds: float) -> CaseResult:
+    """(c) An authorized ``GET`` of a cached manifest, by digest and by tag, vs distribution
+    configured as a pull-through proxy of the same upstream (anonymous: it has no auth).
+
+    Both have the manifest cached; by tag, distribution HEADs the upstream every time.
+    """
+    result = CaseResult()
+    missing = wrk_missing()
+    if missing:
+        result.notes.append(missing)
+        return result
+    proxy = world.peers.proxy
     accept = {"Accept": world.manifest_type}
     async with _session() as session:
         token = await bearer_token(session, world.gateway.url, REPOSITORY)
-        through = getter(
-            session,
-            world.gateway.url + path,
-            headers={**accept, "Authorization": f"Bearer {token}"},
-        )
-        direct = getter(session, world.upstream.url + path, headers=accept)
-        await through()  # caches the manifest; every later request is a HEAD upstream
-        await direct()
+    authorized = {**accept, "Authorization": f"Bearer {token}"}
+    for label, reference in (("by digest", world.peers.manifest_digest), ("by tag", TAG)):
+        path = world.manifest_path_for(reference)
+        async with _session() as session:  # fills both caches
+            await getter(session, world.gateway.url + path, headers=authorized)()
+            await getter(session, proxy.url + path, headers=accept)()
         cpu = _cpu(world)
-        gateway = await rate(
-            through, concurrency=CONCURRENCY, seconds=seconds, max_requests=max_requests
-        )
+        gateway = await asyncio.to_thread(wrk, world.gateway.url + path, seconds, authorized)
         gateway_cpu = _cpu_since(world, cpu)
-        cpu = _cpu(world)
-        upstream = await rate(
-            direct, concurrency=CONCURRENCY, seconds=seconds, max_requests=max_requests
-        )
-        upstream_cpu = _cpu_since(world, cpu)
-    return CaseResult(
-        rows=[
+        cpu, proxy_cpu = _cpu(world), tree_cpu_seconds(proxy.pid)
+        peer = await asyncio.to_thread(wrk, proxy.url + path, seconds, accept)
+        peer_cpu = (tree_cpu_seconds(proxy.pid) - proxy_cpu, _cpu_since(world, cpu)[1])
+        result.rows.append(
             Row(
-                "manifest by tag, req/s",
+                f"manifest {label}, req/s",
                 "req/s",
                 gateway.per_second,
-                upstream.per_second,
-                "docker-registry",
-            ),
-            Row(
-                "manifest by tag, median ms",
-                "ms",
-                gateway.median_ms,
-                upstream.median_ms,
-                "docker-registry",
-            ),
-        ],
-        detail={
-            "imagegate": _rate_detail(gateway),
-            "docker_registry": _rate_detail(upstream),
-            # CPU per request of (imagegate, docker-registry), both servers counted: a
-            # request through imagegate also costs the upstream its HEAD.
-            "imagegate_cpu_ms_per_request": _per_request(gateway_cpu, gateway),
-            "docker_registry_cpu_ms_per_request": _per_request(upstream_cpu, upstream),
-        },
-    )
+                peer.per_second,
+                "distribution proxy",
+                ">= 3x",
+            )
+        )
+        result.detail[label] = {
+            "imagegate": _wrk_detail(gateway, gateway_cpu[0]),
+            "distribution_proxy": _wrk_detail(peer, peer_cpu[0]),
+            # A request through either also costs the upstream its HEAD, by tag.
+            "upstream_cpu_ms_per_request": {
+                "imagegate": gateway_cpu[1] * 1000 / gateway.requests,
+                "distribution_proxy": peer_cpu[1] * 1000 / peer.requests,
+            },
+        }
+    return result
 
 
 def _cpu(world: World) -> tuple[float, float]:
-    return cpu_seconds(world.gateway_pid), cpu_seconds(world.upstream_pid)
+    return tree_cpu_seconds(world.gateway_pid), tree_cpu_seconds(world.upstream_pid)
 
 
 def _cpu_since(world: World, before: tuple[float, float]) -> tuple[float, float]:
@@ -219,18 +195,12 @@ def _cpu_since(world: World, before: tuple[float, float]) -> tuple[float, float]
     return now[0] - before[0], now[1] - before[1]
 
 
-def _per_request(cpu: tuple[float, float], measured: Rate) -> dict[str, float]:
-    return {
-        "imagegate": cpu[0] * 1000 / measured.requests,
-        "docker_registry": cpu[1] * 1000 / measured.requests,
-    }
-
-
-def _rate_detail(measured: Rate) -> dict[str, float]:
+def _wrk_detail(measured: WrkRate, cpu_seconds: float) -> dict[str, float]:
     return {
         "requests": measured.requests,
         "seconds": measured.seconds,
         "per_second": measured.per_second,
         "median_ms": measured.median_ms,
         "p99_ms": measured.p99_ms,
+        "server_cpu_ms_per_request": cpu_seconds * 1000 / measured.requests,
     }
