@@ -144,7 +144,8 @@ async def cold_crowd(world: World, clients: int = CROWD, window: float | None = 
     """Upstream GETs of the layer for ``clients`` concurrent pulls on a cold gateway."""
     peers = world.peers
     path = world.blob_path(world.layer)
-    with fresh_gateway(peers, world.workers, "cold-crowd", peers.throttled.url) as gateway:
+    profile = world.profile_path("cold")
+    with fresh_gateway(peers, world.workers, "cold", peers.throttled.url, profile) as gateway:
         bearer = await _bearer(gateway.url)
         offset = peers.throttled.log_size()
         crowd = await _crowd(gateway.url + path, bearer, world.layer_size, clients, window)

@@ -18,6 +18,7 @@ from bench.client import BenchError
 from bench.results import CaseResult, Row
 from bench.world import World, fresh_gateway
 from tests.support.clients import MissingClient, Skopeo
+from tests.support.process import ServerProcess
 
 
 def _timed_copy(skopeo: Skopeo, reference: str, scratch: Path) -> float:
@@ -31,7 +32,8 @@ def _timed_copy(skopeo: Skopeo, reference: str, scratch: Path) -> float:
     return seconds
 
 
-async def skopeo_first_pull(world: World) -> CaseResult:
+async def skopeo_first_pull(world: World, loopback: bool = True) -> CaseResult:
+    """The throttled copies, and the loopback ones too unless ``loopback`` is False."""
     result = CaseResult()
     peers = world.peers
     scratch = peers.directory / f"workers-{world.workers}" / "skopeo"
@@ -40,11 +42,13 @@ async def skopeo_first_pull(world: World) -> CaseResult:
     except MissingClient as exc:
         result.notes.append(f"{exc}: the skopeo first-pull cases are skipped")
         return result
-    for label, registry, goal in (
-        ("loopback", peers.upstream, ""),
-        ("~100 MB/s", peers.throttled, "<= 1.05x"),
-    ):
-        with fresh_gateway(peers, world.workers, f"first-{registry.port}", registry.url) as gw:
+    links: list[tuple[str, ServerProcess, str]] = [("~100 MB/s", peers.throttled, "<= 1.05x")]
+    if loopback:
+        links.insert(0, ("loopback", peers.upstream, ""))
+    for label, registry, goal in links:
+        name = f"first-{'throttled' if registry is peers.throttled else 'loopback'}"
+        profile = world.profile_path(name)
+        with fresh_gateway(peers, world.workers, name, registry.url, profile) as gw:
             through = await asyncio.to_thread(
                 _timed_copy, skopeo, f"{gw.host}/{world.image_reference}", scratch
             )

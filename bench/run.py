@@ -29,6 +29,7 @@ from typing import Any
 from bench.cases import blob_throughput, manifests, token_endpoint
 from bench.crowd import CROWD, cached_crowd, cold_crowd
 from bench.firstpull import skopeo_first_pull
+from bench.profile import profiled, py_spy_missing
 from bench.results import CaseResult
 from bench.throttle import DEFAULT_BYTES_PER_SECOND
 from bench.world import Peers, World, gateway_knows_workers, running_peers, running_world
@@ -63,6 +64,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=list(CASES),
         help=f"which cases, comma-separated ({','.join(CASES)})",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="write a py-spy flame graph of the gateway per case and worker count into DIR",
+    )
     return parser.parse_args(argv)
 
 
@@ -94,7 +101,7 @@ async def _cold(world: World, args: argparse.Namespace) -> CaseResult:
 
 
 async def _first(world: World, args: argparse.Namespace) -> CaseResult:
-    return await skopeo_first_pull(world)
+    return await skopeo_first_pull(world, loopback=not args.quick)
 
 
 def _crowd_window(args: argparse.Namespace) -> float | None:
@@ -108,7 +115,9 @@ def _seconds(args: argparse.Namespace) -> float:
 
 
 # In this order: the crowd comes after the blob case has cached the layer (and pulls it
-# first if that case is not run).
+# first if that case is not run). The last two start gateways of their own, which they
+# profile themselves.
+OWN_GATEWAY = frozenset({"cold", "first"})
 CASES: dict[str, Callable[[World, argparse.Namespace], Awaitable[CaseResult]]] = {
     "blob": _blob,
     "token": _token,
@@ -124,7 +133,9 @@ async def run_cases(world: World, args: argparse.Namespace) -> dict[str, CaseRes
     for name in args.cases:
         print(f"  workers={world.workers}: {name}...", end=" ", flush=True)
         started = time.monotonic()
-        results[name] = await CASES[name](world, args)
+        profile = None if name in OWN_GATEWAY else world.profile_path(name)
+        with profiled(world.gateway_pid, profile):
+            results[name] = await CASES[name](world, args)
         results[name].detail["case_seconds"] = time.monotonic() - started
         print(f"{results[name].detail['case_seconds']:.0f} s", flush=True)
     return results
@@ -133,7 +144,7 @@ async def run_cases(world: World, args: argparse.Namespace) -> dict[str, CaseRes
 def run_workers(peers: Peers, args: argparse.Namespace) -> dict[int, dict[str, CaseResult]]:
     by_workers = {}
     for workers in args.workers:
-        with running_world(peers, workers) as world:
+        with running_world(peers, workers, args.profile) as world:
             by_workers[workers] = asyncio.run(run_cases(world, args))
     return by_workers
 
@@ -185,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}", file=sys.stderr)
         return 2
     notes = [note for note in (wrk_missing(),) if note]
+    if args.profile is not None and (missing := py_spy_missing()):
+        print(missing, file=sys.stderr)
+        return 2
     if not gateway_knows_workers():
         notes.append(
             "this imagegate has no IMAGEGATE_WORKERS: every run is one process, whatever "
@@ -204,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     for note in dict.fromkeys(notes):
         print(f"note: {note}")
     print(f"\n({time.monotonic() - started:.0f} s in all)")
+    if args.profile is not None:
+        print(f"flame graphs written to {args.profile}")
     if args.output is not None:
         report = {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
