@@ -35,19 +35,22 @@ async def blob_throughput(world: World, pulls: int) -> CaseResult:
     async with _session() as session:
         bearer = {"Authorization": "Bearer " + await bearer_token(session, gateway, REPOSITORY)}
         cpu = tree_cpu_seconds(world.gateway_pid)
-        first = await pull(session, gateway + path, bearer)
+        with world.profiling("blob-first"):
+            first = await pull(session, gateway + path, bearer)
         first_cpu = tree_cpu_seconds(world.gateway_pid) - cpu
         first_direct = await pull(session, upstream + path)
         through: list[Pull] = []
         direct: list[Pull] = []
         gateway_cpu = upstream_cpu = 0.0
-        for _ in range(pulls):  # interleaved, so drift on the machine hits both alike
-            cpu = tree_cpu_seconds(world.gateway_pid)
-            through.append(await pull(session, gateway + path, bearer))
-            gateway_cpu += tree_cpu_seconds(world.gateway_pid) - cpu
-            cpu = tree_cpu_seconds(world.upstream_pid)
-            direct.append(await pull(session, upstream + path))
-            upstream_cpu += tree_cpu_seconds(world.upstream_pid) - cpu
+        # The gateway idles during the direct pulls: they add no samples to its profile.
+        with world.profiling("blob-cached"):
+            for _ in range(pulls):  # interleaved, so drift on the machine hits both alike
+                cpu = tree_cpu_seconds(world.gateway_pid)
+                through.append(await pull(session, gateway + path, bearer))
+                gateway_cpu += tree_cpu_seconds(world.gateway_pid) - cpu
+                cpu = tree_cpu_seconds(world.upstream_pid)
+                direct.append(await pull(session, upstream + path))
+                upstream_cpu += tree_cpu_seconds(world.upstream_pid) - cpu
     for result in (first, first_direct, *through, *direct):
         assert result.size == world.layer_size, "a pull came back short"
     gib = world.layer_size * pulls / GIB
@@ -114,7 +117,8 @@ async def token_endpoint(world: World, seconds: float) -> CaseResult:
         result.notes.append(missing)
         return result
     cpu = _cpu(world)
-    anonymous = await asyncio.to_thread(wrk, url, seconds)
+    with world.profiling("token-anonymous"):
+        anonymous = await asyncio.to_thread(wrk, url, seconds)
     result.detail["anonymous"] = _wrk_detail(anonymous, _cpu_since(world, cpu)[0])
     for kind, credentials, goal in (
         ("password", world.password_user, ""),
@@ -122,7 +126,8 @@ async def token_endpoint(world: World, seconds: float) -> CaseResult:
     ):
         header = {"Authorization": aiohttp.BasicAuth(*credentials).encode()}
         cpu = _cpu(world)
-        measured = await asyncio.to_thread(wrk, url, seconds, header)
+        with world.profiling(f"token-{kind}"):
+            measured = await asyncio.to_thread(wrk, url, seconds, header)
         result.detail[kind].update(_wrk_detail(measured, _cpu_since(world, cpu)[0]))
         result.rows.append(
             Row(
@@ -153,20 +158,21 @@ async def manifests(world: World, seconds: float) -> CaseResult:
     async with _session() as session:
         token = await bearer_token(session, world.gateway.url, REPOSITORY)
     authorized = {**accept, "Authorization": f"Bearer {token}"}
-    for label, reference in (("by digest", world.peers.manifest_digest), ("by tag", TAG)):
+    for label, reference in (("digest", world.peers.manifest_digest), ("tag", TAG)):
         path = world.manifest_path_for(reference)
         async with _session() as session:  # fills both caches
             await getter(session, world.gateway.url + path, headers=authorized)()
             await getter(session, proxy.url + path, headers=accept)()
         cpu = _cpu(world)
-        gateway = await asyncio.to_thread(wrk, world.gateway.url + path, seconds, authorized)
+        with world.profiling(f"manifest-{label}"):
+            gateway = await asyncio.to_thread(wrk, world.gateway.url + path, seconds, authorized)
         gateway_cpu = _cpu_since(world, cpu)
         cpu, proxy_cpu = _cpu(world), tree_cpu_seconds(proxy.pid)
         peer = await asyncio.to_thread(wrk, proxy.url + path, seconds, accept)
         peer_cpu = (tree_cpu_seconds(proxy.pid) - proxy_cpu, _cpu_since(world, cpu)[1])
         result.rows.append(
             Row(
-                f"manifest {label}, req/s",
+                f"manifest by {label}, req/s",
                 "req/s",
                 gateway.per_second,
                 peer.per_second,
@@ -174,7 +180,7 @@ async def manifests(world: World, seconds: float) -> CaseResult:
                 ">= 3x",
             )
         )
-        result.detail[label] = {
+        result.detail[f"by {label}"] = {
             "imagegate": _wrk_detail(gateway, gateway_cpu[0]),
             "distribution_proxy": _wrk_detail(peer, peer_cpu[0]),
             # A request through either also costs the upstream its HEAD, by tag.

@@ -116,7 +116,7 @@ async def cached_crowd(
     bearer = await _bearer(world.gateway.url)
     async with _session() as session:  # cached already by the blob case; make sure
         await pull(session, world.gateway.url + path, bearer)
-    with PeakRss(world.gateway_pid) as gateway:
+    with world.profiling("crowd"), PeakRss(world.gateway_pid) as gateway:
         through = await _crowd(world.gateway.url + path, bearer, world.layer_size, clients, window)
     with PeakRss(world.upstream_pid) as upstream:
         direct = await _crowd(world.upstream.url + path, {}, world.layer_size, clients, window)

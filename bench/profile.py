@@ -14,10 +14,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 SAMPLES_PER_SECOND = 200
+ATTACH_SECONDS = 5.0
 
 
 def py_spy_binary() -> str | None:
@@ -59,6 +61,7 @@ def profiled(pid: int, output: Path | None) -> Iterator[None]:
         stderr=subprocess.STDOUT,
     )
     try:
+        _wait_until_sampling(output.with_suffix(".log"), recorder)
         yield
     finally:
         recorder.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
@@ -68,3 +71,12 @@ def profiled(pid: int, output: Path | None) -> Iterator[None]:
             recorder.kill()
             recorder.wait()
         log.close()
+
+
+def _wait_until_sampling(log: Path, recorder: subprocess.Popen[bytes]) -> None:
+    """py-spy takes a moment to attach: a short loop must not start before it samples."""
+    deadline = time.monotonic() + ATTACH_SECONDS
+    while time.monotonic() < deadline and recorder.poll() is None:
+        if b"Sampling" in log.read_bytes():
+            return
+        time.sleep(0.02)

@@ -29,7 +29,7 @@ from typing import Any
 from bench.cases import blob_throughput, manifests, token_endpoint
 from bench.crowd import CROWD, cached_crowd, cold_crowd
 from bench.firstpull import skopeo_first_pull
-from bench.profile import profiled, py_spy_missing
+from bench.profile import py_spy_missing
 from bench.results import CaseResult
 from bench.throttle import DEFAULT_BYTES_PER_SECOND
 from bench.world import Peers, World, gateway_knows_workers, running_peers, running_world
@@ -115,9 +115,7 @@ def _seconds(args: argparse.Namespace) -> float:
 
 
 # In this order: the crowd comes after the blob case has cached the layer (and pulls it
-# first if that case is not run). The last two start gateways of their own, which they
-# profile themselves.
-OWN_GATEWAY = frozenset({"cold", "first"})
+# first if that case is not run).
 CASES: dict[str, Callable[[World, argparse.Namespace], Awaitable[CaseResult]]] = {
     "blob": _blob,
     "token": _token,
@@ -133,9 +131,7 @@ async def run_cases(world: World, args: argparse.Namespace) -> dict[str, CaseRes
     for name in args.cases:
         print(f"  workers={world.workers}: {name}...", end=" ", flush=True)
         started = time.monotonic()
-        profile = None if name in OWN_GATEWAY else world.profile_path(name)
-        with profiled(world.gateway_pid, profile):
-            results[name] = await CASES[name](world, args)
+        results[name] = await CASES[name](world, args)
         results[name].detail["case_seconds"] = time.monotonic() - started
         print(f"{results[name].detail['case_seconds']:.0f} s", flush=True)
     return results
