@@ -183,7 +183,7 @@ async def manifests(world: World, seconds: float) -> CaseResult:
         result.detail[f"by {label}"] = {
             "imagegate": _wrk_detail(gateway, gateway_cpu[0]),
             "distribution_proxy": _wrk_detail(peer, peer_cpu[0]),
-            # A request through either also costs the upstream its HEAD, by tag.
+            # By tag the upstream answers HEADs: distribution always, imagegate once a TTL.
             "upstream_cpu_ms_per_request": {
                 "imagegate": gateway_cpu[1] * 1000 / gateway.requests,
                 "distribution_proxy": peer_cpu[1] * 1000 / peer.requests,

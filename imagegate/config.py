@@ -54,6 +54,12 @@ class Settings:
     audit_webhook_urls: tuple[str, ...] = field(default=(), repr=False)  # may hold secrets
     # Sent as the Authorization header of every webhook request, when set.
     audit_webhook_authorization: str = field(default="", repr=False)
+    # How long a tag resolved upstream is answered from memory (0: asked upstream on every
+    # request), and how much longer its old digest is served while one request revalidates it.
+    tag_ttl_seconds: int = 30
+    tag_stale_seconds: int = 30
+    # The memory (per worker process) for manifests served by digest.
+    manifest_cache_mib: int = 64
 
     @property
     def cache_dir(self) -> Path:
@@ -119,13 +125,13 @@ def _webhook_url(name: str, value: str) -> str:
     return value
 
 
-def _positive_int(name: str, value: str, upper: int | None = None) -> int:
+def _whole_number(name: str, value: str, upper: int | None = None, lower: int = 1) -> int:
     try:
         number = int(value)
     except ValueError:
         raise ConfigError(f"{name}: {value!r} is not a whole number") from None
-    if number <= 0 or (upper is not None and number > upper):
-        limit = f" between 1 and {upper}" if upper else " greater than 0"
+    if number < lower or (upper is not None and number > upper):
+        limit = f" between {lower} and {upper}" if upper else f" of at least {lower}"
         raise ConfigError(f"{name}: {value!r} must be a number{limit}")
     return number
 
@@ -151,12 +157,15 @@ def _parse(name: str, env_name: str, value: str) -> Any:
         "upload_sessions_per_user",
         "upload_sessions_per_repository",
         "upload_idle_minutes",
+        "manifest_cache_mib",
     ):
-        return _positive_int(env_name, value)
+        return _whole_number(env_name, value)
+    if name in ("tag_ttl_seconds", "tag_stale_seconds"):
+        return _whole_number(env_name, value, lower=0)  # 0 turns it off
     if name == "port":
-        return _positive_int(env_name, value, 65535)
+        return _whole_number(env_name, value, 65535)
     if name == "token_ttl_seconds":
-        ttl = _positive_int(env_name, value)
+        ttl = _whole_number(env_name, value)
         if ttl < 60:
             raise ConfigError(f"{env_name}: {value!r} must be at least 60 seconds")
         return ttl

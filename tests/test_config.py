@@ -39,6 +39,9 @@ def test_flags_override_environment() -> None:
             "IMAGEGATE_UPLOAD_SESSIONS_PER_REPOSITORY",
         ),
         ({"IMAGEGATE_UPLOAD_IDLE_MINUTES": "-5"}, "IMAGEGATE_UPLOAD_IDLE_MINUTES"),
+        ({"IMAGEGATE_TAG_TTL_SECONDS": "-1"}, "IMAGEGATE_TAG_TTL_SECONDS"),
+        ({"IMAGEGATE_TAG_STALE_SECONDS": "1.5"}, "IMAGEGATE_TAG_STALE_SECONDS"),
+        ({"IMAGEGATE_MANIFEST_CACHE_MIB": "0"}, "IMAGEGATE_MANIFEST_CACHE_MIB"),
     ],
 )
 def test_bad_settings_name_the_setting(environ: dict[str, str], named: str) -> None:
@@ -73,3 +76,18 @@ def test_a_bad_webhook_url_is_named_without_its_secrets(url: str) -> None:
     with pytest.raises(ConfigError, match="IMAGEGATE_AUDIT_WEBHOOK_URLS") as raised:
         load_settings({"IMAGEGATE_AUDIT_WEBHOOK_URLS": url})
     assert "pw" not in str(raised.value) and "token" not in str(raised.value)
+
+
+def test_tag_memory_settings() -> None:
+    defaults = load_settings({})
+    assert (defaults.tag_ttl_seconds, defaults.tag_stale_seconds) == (30, 30)
+    assert defaults.manifest_cache_mib == 64
+    settings = load_settings(
+        {
+            "IMAGEGATE_TAG_TTL_SECONDS": "0",
+            "IMAGEGATE_TAG_STALE_SECONDS": "0",
+            "IMAGEGATE_MANIFEST_CACHE_MIB": "8",
+        }
+    )
+    assert (settings.tag_ttl_seconds, settings.tag_stale_seconds) == (0, 0)
+    assert settings.manifest_cache_mib == 8

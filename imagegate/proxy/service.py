@@ -4,15 +4,17 @@ It composes the local store (``imagegate.storage``) with the upstream client
 (``imagegate.upstream``), like distribution's ``registry/proxy``: manifests and blobs
 come from the cache when the repository holds them and from the upstream otherwise (a
 blob stored for another repository once the upstream confirms it for this one); tags
-are resolved upstream first and fall back to what is cached when it is down or limits
-us; referrers fall back to what is cached on any upstream error.
+are resolved upstream, remembered for a while (``tagmemory``), and fall back to what is
+cached when the upstream is down or limits us; referrers fall back to what is cached on
+any upstream error.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from imagegate.config import Settings
 from imagegate.core.digests import Digest
@@ -23,11 +25,18 @@ from imagegate.proxy.errors import FALLBACK_ERRORS, not_cached
 from imagegate.proxy.interfaces import BlobStream, Manifest, TagPage
 from imagegate.proxy.manifests import ProxyManifests
 from imagegate.proxy.referrers import local_referrers
+from imagegate.proxy.tagmemory import TagFreshness
 from imagegate.storage.filesystem import open_filesystem_store
 from imagegate.storage.interfaces import ContentStore
 from imagegate.upstream.client import UpstreamClient
 
 logger = logging.getLogger("imagegate.proxy")
+
+MIB = 1024 * 1024
+# The settings' defaults (``IMAGEGATE_TAG_TTL_SECONDS``, ``IMAGEGATE_TAG_STALE_SECONDS``,
+# ``IMAGEGATE_MANIFEST_CACHE_MIB``).
+DEFAULT_TAG_FRESHNESS = TagFreshness(Settings.tag_ttl_seconds, Settings.tag_stale_seconds)
+DEFAULT_MANIFEST_CACHE_BYTES = Settings.manifest_cache_mib * MIB
 
 
 def tag_page(
@@ -44,10 +53,17 @@ def tag_page(
 class ProxyContent:
     """Registry content for pulls: ``store`` as a cache of ``upstream``."""
 
-    def __init__(self, store: ContentStore, upstream: UpstreamClient) -> None:
+    def __init__(
+        self,
+        store: ContentStore,
+        upstream: UpstreamClient,
+        tags: TagFreshness = DEFAULT_TAG_FRESHNESS,
+        manifest_cache_bytes: int = DEFAULT_MANIFEST_CACHE_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._upstream = upstream
-        self._manifests = ProxyManifests(store, upstream)
+        self._manifests = ProxyManifests(store, upstream, tags, manifest_cache_bytes, clock)
         self._blobs = ProxyBlobs(store, upstream)
 
     @property
@@ -55,6 +71,11 @@ class ProxyContent:
         """The cache this content fills; hosted repositories share its blobs (by digest;
         their links are kept apart, ``hosted.layout``)."""
         return self._store
+
+    @property
+    def manifest_memory_bytes(self) -> int:
+        """What manifests kept in memory cost, within ``manifest_cache_bytes``."""
+        return self._manifests.memory_bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProxyContent:
@@ -67,7 +88,12 @@ class ProxyContent:
             settings.upstream_credentials,
             settings.upstream_timeout_seconds,
         )
-        return cls(open_filesystem_store(settings.cache_dir), upstream)
+        return cls(
+            open_filesystem_store(settings.cache_dir),
+            upstream,
+            TagFreshness(settings.tag_ttl_seconds, settings.tag_stale_seconds),
+            settings.manifest_cache_mib * MIB,
+        )
 
     async def get_manifest(
         self, repository: RepositoryName, reference: Reference, accept: Sequence[str]
@@ -121,5 +147,6 @@ class ProxyContent:
         return await self._store.blobs.writable()
 
     async def close(self) -> None:
+        await self._manifests.close()
         await self._blobs.close()
         await self._upstream.close()

@@ -52,6 +52,7 @@ class ManifestHead:
     digest: Digest | None
     media_type: str
     size: int | None
+    unchanged: bool = False  # a 304: the digest asked about (If-None-Match) still holds
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ class UpstreamClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
-        """A 2xx response (the caller releases it), after auth and redirects, or raise."""
+        """A 2xx response, or a 304 to a conditional request (the caller releases it),
+        after auth and redirects, or raise."""
         session = self._client()
         scope = _scope(repository) if repository is not None else None
         url = URL(self.url + path)
@@ -159,7 +161,10 @@ class UpstreamClient:
                 url = target if target.is_absolute() else response.url.join(target)
                 params = None  # the Location carries its own query
                 continue
-            if response.status < 300:
+            # A 304 answers only a conditional request: the caller knows what it means.
+            if response.status < 300 or (
+                response.status == 304 and "If-None-Match" in request_headers
+            ):
                 logger.info(
                     "upstream %s %s",
                     method,
@@ -189,18 +194,31 @@ class UpstreamClient:
             response.release()
 
     async def head_manifest(
-        self, repository: RepositoryName, reference: str, accept: Sequence[str]
+        self,
+        repository: RepositoryName,
+        reference: str,
+        accept: Sequence[str],
+        known: Digest | None = None,
     ) -> ManifestHead:
-        """Resolve ``reference`` without fetching (HEADs do not count against Hub's limits)."""
+        """Resolve ``reference`` without fetching (HEADs do not count against Hub's limits).
+
+        With ``known``, ask conditionally (``If-None-Match``, the manifest's ETag): an
+        upstream that still resolves to it may answer 304, ``unchanged``.
+        """
+        headers = {"Accept": ", ".join(accept)}
+        if known is not None:
+            headers["If-None-Match"] = f'"{known}"'
         response = await self._send(
             "HEAD",
             f"/v2/{repository.full}/manifests/{reference}",
             repository=repository,
             what=_manifest_name(repository, reference),
             not_found=ManifestUnknown,
-            headers={"Accept": ", ".join(accept)},
+            headers=headers,
         )
         response.release()
+        if response.status == 304:
+            return ManifestHead(known, "", None, unchanged=True)
         return ManifestHead(
             _digest_header(response.headers), media_type_of(response), response.content_length
         )

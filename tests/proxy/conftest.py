@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imagegate.proxy.service import ProxyContent
+from imagegate.proxy.service import DEFAULT_TAG_FRESHNESS, ProxyContent
+from imagegate.proxy.tagmemory import TagFreshness
 from imagegate.storage.filesystem import open_filesystem_store
 from imagegate.upstream.client import UpstreamClient
 from tests.support.upstream import UpstreamRegistry
@@ -26,9 +27,13 @@ async def make_content(tmp_path: Path) -> AsyncIterator[ContentFactory]:
     """Build ``ProxyContent`` for any upstream URL; each gets its own cache, all closed after."""
     made: list[ProxyContent] = []
 
-    def make(url: str, credentials: tuple[str, str] | None = None) -> ProxyContent:
+    def make(
+        url: str,
+        credentials: tuple[str, str] | None = None,
+        tags: TagFreshness = DEFAULT_TAG_FRESHNESS,
+    ) -> ProxyContent:
         store = open_filesystem_store(tmp_path / f"cache-{len(made)}")
-        content = ProxyContent(store, UpstreamClient(url, credentials, timeout=5))
+        content = ProxyContent(store, UpstreamClient(url, credentials, timeout=5), tags)
         made.append(content)
         return content
 

@@ -8,6 +8,8 @@ import pytest
 
 from imagegate.core.errors import ManifestUnknown, Unavailable
 from imagegate.proxy.service import ProxyContent
+from imagegate.proxy.tagmemory import TagFreshness
+from tests.proxy.conftest import ContentFactory
 from tests.proxy.helpers import digest, ref, repo
 from tests.support.images import (
     DOCKER_LIST,
@@ -72,9 +74,10 @@ async def test_accept_is_forwarded(upstream: UpstreamRegistry, content: ProxyCon
     assert (await content.get_manifest(repo("accept"), ref("oci"), [])).body == oci.manifest
 
 
-async def test_a_tag_is_resolved_again_upstream(
-    upstream: UpstreamRegistry, content: ProxyContent
+async def test_a_tag_is_resolved_again_upstream_with_no_ttl(
+    upstream: UpstreamRegistry, make_content: ContentFactory
 ) -> None:
+    content = make_content(upstream.url, tags=TagFreshness(0, 0))  # see test_tag_memory
     first, second = build_image("tag-1"), build_image("tag-2")
     push_image(upstream.url, "library/moving", "latest", first)
     assert (

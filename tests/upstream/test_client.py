@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from imagegate.core.digests import Digest
 from imagegate.core.errors import ManifestUnknown, NameUnknown
 from imagegate.core.names import parse_repository
 from imagegate.upstream.client import UpstreamClient
 from imagegate.upstream.errors import UpstreamUnreachable
 from tests.proxy.faults import FaultyUpstream
-from tests.support.images import build_image, push_image
+from tests.support.images import OCI_MANIFEST, build_image, push_image
 from tests.support.process import free_port
 from tests.support.upstream import UpstreamRegistry
 
@@ -75,5 +76,21 @@ async def test_not_found(upstream: UpstreamRegistry) -> None:
             await client.get_manifest(REPOSITORY, "2", ["application/json"])
         with pytest.raises(NameUnknown):
             await client.list_tags(parse_repository("acme/none"), None, None)
+    finally:
+        await client.close()
+
+
+async def test_a_conditional_head_is_answered_unchanged(upstream: UpstreamRegistry) -> None:
+    image, other = build_image("conditional"), build_image("conditional-other")
+    push_image(upstream.url, "library/client", "1", image)
+    client = UpstreamClient(upstream.url)
+    accept = [OCI_MANIFEST]
+    try:
+        unchanged = await client.head_manifest(REPOSITORY, "1", accept, Digest.parse(image.digest))
+        assert (unchanged.unchanged, str(unchanged.digest)) == (True, image.digest)
+
+        push_image(upstream.url, "library/client", "1", other)
+        moved = await client.head_manifest(REPOSITORY, "1", accept, Digest.parse(image.digest))
+        assert (moved.unchanged, str(moved.digest)) == (False, other.digest)
     finally:
         await client.close()
