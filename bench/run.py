@@ -43,7 +43,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--blob-mib", type=int, default=200, help="size of the big layer")
     parser.add_argument("--pulls", type=int, help="cached pulls per target (10; quick: 3)")
     parser.add_argument("--seconds", type=float, help="length of a request loop (4; quick: 2)")
-    parser.add_argument("--max-requests", type=int, default=50_000, help="bound of a loop")
     parser.add_argument(
         "--workers",
         type=_worker_counts,
