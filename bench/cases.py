@@ -1,4 +1,5 @@
-"""The cases against the loopback upstream: one client vs a baseline, interleaved.
+"""The cases against the loopback upstream: one client (aiohttp or wrk) vs a baseline,
+interleaved.
 
 A case returns table ``Row``s (imagegate, baseline, ratio) and the raw figures behind
 them for the JSON report. Ratios are imagegate over baseline, so for rates and
@@ -7,9 +8,9 @@ throughputs 1.0 is parity and lower is slower; for times higher is slower.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
+from collections.abc import Awaitable
 
 import aiohttp
 
@@ -17,10 +18,11 @@ from bench.client import Pull, basic_auth, bearer_token, getter, pull, rate
 from bench.procfs import tree_cpu_seconds
 from bench.results import CaseResult, Row
 from bench.world import REPOSITORY, TAG, World
-from bench.wrk import WrkRate, wrk, wrk_missing
+from bench.wrk import Load, wrk, wrk_missing
 
 GIB = 1024**3
 WARM_REQUESTS = 50
+WARM_SECONDS = 1.0
 
 
 def _session() -> aiohttp.ClientSession:
@@ -54,17 +56,13 @@ async def blob_throughput(world: World, pulls: int) -> CaseResult:
     for result in (first, first_direct, *through, *direct):
         assert result.size == world.layer_size, "a pull came back short"
     gib = world.layer_size * pulls / GIB
-    cached = statistics.median(p.gbps for p in through)
-    baseline = statistics.median(p.gbps for p in direct)
     return CaseResult(
         rows=[
-            Row("cached blob, median GB/s", "GB/s", cached, baseline, "docker-registry"),
-            Row(
-                "cached blob, server CPU-s/GiB",
-                "CPU-s/GiB",
-                gateway_cpu / gib,
-                upstream_cpu / gib,
-                "docker-registry",
+            *_blob_rows(
+                "cached blob (aiohttp)",
+                [p.gbps for p in through],
+                [p.gbps for p in direct],
+                (gateway_cpu / gib, upstream_cpu / gib),
             ),
             Row("first pull (uncached), s", "s", first.seconds, first_direct.seconds, "direct"),
         ],
@@ -80,6 +78,60 @@ async def blob_throughput(world: World, pulls: int) -> CaseResult:
             "docker_registry_cpu_seconds_per_gib": upstream_cpu / gib,
         },
     )
+
+
+async def blob_wrk(world: World, seconds: float, rounds: int) -> CaseResult:
+    """(a') The cached big layer under ``wrk -t1 -c4`` (issue 10's row): four connections
+    pulling it over and over, ``rounds`` runs of ``seconds`` per server, interleaved, vs
+    ``docker-registry`` serving it directly."""
+    result = CaseResult()
+    missing = wrk_missing()
+    if missing:
+        result.notes.append(missing)
+        return result
+    gateway, upstream = world.gateway.url, world.upstream.url
+    path = world.blob_path(world.layer)
+    async with _session() as session:
+        auth = {"Authorization": "Bearer " + await bearer_token(session, gateway, REPOSITORY)}
+        await pull(session, gateway + path, auth)
+    # Uncounted: the first pull's fetch may still be committing, and each server's
+    # copy of the blob comes into the page cache.
+    await wrk(gateway + path, WARM_SECONDS, auth)
+    await wrk(upstream + path, WARM_SECONDS)
+    through: list[Load] = []
+    direct: list[Load] = []
+    gateway_cpu = upstream_cpu = 0.0
+    # The gateway idles during the direct runs: they add no samples to its profile.
+    with world.profiling("blob-wrk"):
+        for _ in range(rounds):  # interleaved, so drift on the machine hits both alike
+            load, cpu = await _with_cpu(world.gateway_pid, wrk(gateway + path, seconds, auth))
+            through.append(load)
+            gateway_cpu += cpu
+            load, cpu = await _with_cpu(world.upstream_pid, wrk(upstream + path, seconds))
+            direct.append(load)
+            upstream_cpu += cpu
+    gateway_gib = sum(load.bytes for load in through) / GIB
+    upstream_gib = sum(load.bytes for load in direct) / GIB
+    result.rows += _blob_rows(
+        "cached blob (wrk)",
+        [load.gbps for load in through],
+        [load.gbps for load in direct],
+        (gateway_cpu / gateway_gib, upstream_cpu / upstream_gib),
+        goal=">= 1.2x",
+    )
+    result.detail.update(
+        {
+            "blob_bytes": world.layer_size,
+            "seconds": seconds,
+            "imagegate": [vars(load) for load in through],
+            "docker_registry": [vars(load) for load in direct],
+            "imagegate_gbps": [load.gbps for load in through],
+            "docker_registry_gbps": [load.gbps for load in direct],
+            "imagegate_cpu_seconds_per_gib": gateway_cpu / gateway_gib,
+            "docker_registry_cpu_seconds_per_gib": upstream_cpu / upstream_gib,
+        }
+    )
+    return result
 
 
 async def token_endpoint(world: World, seconds: float) -> CaseResult:
@@ -118,7 +170,7 @@ async def token_endpoint(world: World, seconds: float) -> CaseResult:
         return result
     cpu = _cpu(world)
     with world.profiling("token-anonymous"):
-        anonymous = await asyncio.to_thread(wrk, url, seconds)
+        anonymous = await wrk(url, seconds)
     result.detail["anonymous"] = _wrk_detail(anonymous, _cpu_since(world, cpu)[0])
     for kind, credentials, goal in (
         ("password", world.password_user, ""),
@@ -127,7 +179,7 @@ async def token_endpoint(world: World, seconds: float) -> CaseResult:
         header = {"Authorization": aiohttp.BasicAuth(*credentials).encode()}
         cpu = _cpu(world)
         with world.profiling(f"token-{kind}"):
-            measured = await asyncio.to_thread(wrk, url, seconds, header)
+            measured = await wrk(url, seconds, header)
         result.detail[kind].update(_wrk_detail(measured, _cpu_since(world, cpu)[0]))
         result.rows.append(
             Row(
@@ -165,10 +217,10 @@ async def manifests(world: World, seconds: float) -> CaseResult:
             await getter(session, proxy.url + path, headers=accept)()
         cpu = _cpu(world)
         with world.profiling(f"manifest-{label}"):
-            gateway = await asyncio.to_thread(wrk, world.gateway.url + path, seconds, authorized)
+            gateway = await wrk(world.gateway.url + path, seconds, authorized)
         gateway_cpu = _cpu_since(world, cpu)
         cpu, proxy_cpu = _cpu(world), tree_cpu_seconds(proxy.pid)
-        peer = await asyncio.to_thread(wrk, proxy.url + path, seconds, accept)
+        peer = await wrk(proxy.url + path, seconds, accept)
         peer_cpu = (tree_cpu_seconds(proxy.pid) - proxy_cpu, _cpu_since(world, cpu)[1])
         result.rows.append(
             Row(
@@ -192,6 +244,33 @@ async def manifests(world: World, seconds: float) -> CaseResult:
     return result
 
 
+def _blob_rows(
+    case: str,
+    through: list[float],
+    direct: list[float],
+    cpu_per_gib: tuple[float, float],
+    goal: str = "",
+) -> list[Row]:
+    """Median GB/s through imagegate and from docker-registry, and each server's CPU-s/GiB."""
+    gbps = Row(
+        f"{case}, median GB/s",
+        "GB/s",
+        statistics.median(through),
+        statistics.median(direct),
+        "docker-registry",
+        goal,
+    )
+    cpu = Row(f"{case}, server CPU-s/GiB", "CPU-s/GiB", *cpu_per_gib, "docker-registry")
+    return [gbps, cpu]
+
+
+async def _with_cpu(pid: int, work: Awaitable[Load]) -> tuple[Load, float]:
+    """What ``work`` measured, and the CPU time server ``pid``'s tree spent meanwhile."""
+    before = tree_cpu_seconds(pid)
+    load = await work
+    return load, tree_cpu_seconds(pid) - before
+
+
 def _cpu(world: World) -> tuple[float, float]:
     return tree_cpu_seconds(world.gateway_pid), tree_cpu_seconds(world.upstream_pid)
 
@@ -201,7 +280,7 @@ def _cpu_since(world: World, before: tuple[float, float]) -> tuple[float, float]
     return now[0] - before[0], now[1] - before[1]
 
 
-def _wrk_detail(measured: WrkRate, cpu_seconds: float) -> dict[str, float]:
+def _wrk_detail(measured: Load, cpu_seconds: float) -> dict[str, float]:
     return {
         "requests": measured.requests,
         "seconds": measured.seconds,

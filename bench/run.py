@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.cases import blob_throughput, manifests, token_endpoint
+from bench.cases import blob_throughput, blob_wrk, manifests, token_endpoint
 from bench.crowd import CROWD, cached_crowd, cold_crowd
 from bench.firstpull import skopeo_first_pull
 from bench.profile import py_spy_missing
@@ -42,7 +42,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
     parser.add_argument("--blob-mib", type=int, default=200, help="size of the big layer")
     parser.add_argument("--pulls", type=int, help="cached pulls per target (10; quick: 3)")
-    parser.add_argument("--seconds", type=float, help="length of a request loop (4; quick: 2)")
+    parser.add_argument(
+        "--seconds", type=float, help="length of a request loop or wrk run (4; quick: 2)"
+    )
+    parser.add_argument(
+        "--wrk-rounds", type=int, help="wrk runs per server of the wrk blob case (3; quick: 1)"
+    )
     parser.add_argument(
         "--workers",
         type=_worker_counts,
@@ -83,6 +88,10 @@ async def _blob(world: World, args: argparse.Namespace) -> CaseResult:
     return await blob_throughput(world, args.pulls or (3 if args.quick else 10))
 
 
+async def _blob_wrk(world: World, args: argparse.Namespace) -> CaseResult:
+    return await blob_wrk(world, _seconds(args), args.wrk_rounds or (1 if args.quick else 3))
+
+
 async def _token(world: World, args: argparse.Namespace) -> CaseResult:
     return await token_endpoint(world, _seconds(args))
 
@@ -117,6 +126,7 @@ def _seconds(args: argparse.Namespace) -> float:
 # first if that case is not run).
 CASES: dict[str, Callable[[World, argparse.Namespace], Awaitable[CaseResult]]] = {
     "blob": _blob,
+    "blob-wrk": _blob_wrk,
     "token": _token,
     "manifest": _manifest,
     "crowd": _crowd,
@@ -153,13 +163,13 @@ def table(by_workers: dict[int, dict[str, CaseResult]]) -> str:
         [row for result in results.values() for row in result.rows]
         for results in by_workers.values()
     ]
-    header = f"{'case':<38} {'baseline':>10}  {'vs':<18}"
+    header = f"{'case':<40} {'baseline':>10}  {'vs':<18}"
     for workers in by_workers:
         header += f" {f'imagegate w={workers}':>16} {'ratio':>6}"
     header += f"  {'goal'}"
     lines = [header, "-" * len(header)]
     for index, first in enumerate(runs[0]):
-        line = f"{first.case:<38} {first.baseline:>10.2f}  {first.baseline_name:<18}"
+        line = f"{first.case:<40} {first.baseline:>10.2f}  {first.baseline_name:<18}"
         for rows in runs:
             row = rows[index]
             line += f" {row.imagegate:>16.2f} {row.ratio:>6.2f}"

@@ -34,7 +34,7 @@ from imagegate.hosted.uploads import (
     UploadSessions,
 )
 from imagegate.proxy.interfaces import BlobStream, Manifest, TagPage
-from imagegate.proxy.ranges import parse_range
+from imagegate.proxy.ranges import stored_blob
 from imagegate.proxy.service import tag_page
 from imagegate.storage.filesystem import open_filesystem_store
 from imagegate.storage.interfaces import ContentStore
@@ -125,11 +125,7 @@ class HostedContent:
         self, repository: RepositoryName, digest: Digest, range_header: str | None
     ) -> BlobStream:
         size = await self._blob_size(repository, digest)
-        byte_range = parse_range(range_header, size)
-        if byte_range is None:
-            return BlobStream(digest, size, self._store.blobs.read(digest))
-        chunks = self._store.blobs.read(digest, byte_range.start, byte_range.end)
-        return BlobStream(digest, size, chunks, byte_range)
+        return stored_blob(self._store.blobs, digest, size, range_header)
 
     async def list_tags(
         self, repository: RepositoryName, n: int | None, last: str | None

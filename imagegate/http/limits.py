@@ -22,6 +22,9 @@ any number of headers, waits forever for a client that sends them a byte at a ti
   the gateway answers in its own shape: the registry's JSON error, the API's, the
   console's problem page.
 
+The protocol also sends zero-copy bodies (``http.zerocopy``): a seam of its own, hooked
+in where uvicorn starts each request's app.
+
 None of this is a setting: the limits are far above what any client of the gateway
 sends (the largest registry token it issues is about 19 KiB), and a reverse proxy in
 front may set stricter ones of its own.
@@ -40,11 +43,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+from uvicorn.protocols.utils import is_ssl
 
 from imagegate.core.errors import RegistryError
 from imagegate.hosted.interfaces import MAX_MANIFEST_BYTES
 from imagegate.http.errors import error_body
+from imagegate.http.zerocopy import ZeroCopySend
 
 logger = logging.getLogger("imagegate.http")
 
@@ -83,7 +93,8 @@ class HeaderTimeout(RegistryError):
 
 
 class LimitedHttpTools(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with limits on the headers and the time they take."""
+    """uvicorn's httptools protocol, with limits on the headers and the time they take,
+    and zero-copy bodies (``http.zerocopy``) on plain-HTTP connections."""
 
     limits: ClassVar[RequestLimits] = RequestLimits()
 
@@ -95,6 +106,7 @@ class LimitedHttpTools(HttpToolsProtocol):
         self._exact_bytes = 0  # the request line and headers parsed so far
         self._deadline: asyncio.TimerHandle | None = None
         self._refused = False
+        self._zero_copy = False  # the kernel may send bodies: no TLS between
 
     @classmethod
     def with_limits(cls, limits: RequestLimits) -> type[LimitedHttpTools]:
@@ -105,6 +117,7 @@ class LimitedHttpTools(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._zero_copy = not is_ssl(transport) and transport.get_extra_info("socket") is not None
         # Requests see the transport through this: it closes gently when input is unread.
         self.transport = cast(asyncio.Transport, _GentleClose(transport, self._unread))
         self._arm()  # a client that connects and sends nothing is closed too
@@ -161,6 +174,13 @@ class LimitedHttpTools(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         if not self._refused:
             super().on_body(body)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        # Every request's app starts here, pipelined ones too: each gets its own send,
+        # and the offer of zero-copy in its scope (so nothing offers it without this hook).
+        if self._zero_copy:
+            app = cast(ASGI3Application, ZeroCopySend(cast(ASGIApp, app), cycle))
+        super()._start_asgi_task(cycle, app)
 
     def on_message_complete(self) -> None:
         if not self._refused:

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imagegate.audit.context import Origin, set_origin
 from imagegate.audit.events import AuditEvent, AuditSink
+from imagegate.http.zerocopy import ZEROCOPY
 
 USER_AGENT_LENGTH = 255
 logger = logging.getLogger("imagegate.request")
@@ -47,6 +48,8 @@ class RequestLogMiddleware:
                     ]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == ZEROCOPY:  # a file the kernel sends (``http.zerocopy``)
+                sent += message.get("count") or 0
             await send(message)
 
         completed = False

@@ -16,7 +16,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from imagegate.core.categories import Category
 from imagegate.core.digests import Digest
@@ -38,6 +38,7 @@ from imagegate.core.signin import Refusal, SignInRefusal
 from imagegate.hosted.interfaces import HostedRegistry
 from imagegate.http.authorize import Authorizer
 from imagegate.http.push import PushAPI
+from imagegate.http.zerocopy import BlobResponse
 from imagegate.proxy.interfaces import RegistryContent
 from imagegate.proxy.unmirrored import Unmirrored
 
@@ -225,7 +226,7 @@ class RegistryAPI:
                 f"bytes {blob.byte_range.start}-{blob.byte_range.end}/{blob.byte_range.size}"
             )
         headers["Content-Length"] = str(length)
-        return StreamingResponse(blob.chunks, status, headers=headers)
+        return BlobResponse(blob, status, headers)
 
     @staticmethod
     async def _head_blob(

@@ -20,7 +20,7 @@ from imagegate.core.errors import UpstreamError
 from imagegate.core.names import RepositoryName
 from imagegate.proxy.errors import FALLBACK_ERRORS, not_cached
 from imagegate.proxy.interfaces import BlobStream
-from imagegate.proxy.ranges import parse_range
+from imagegate.proxy.ranges import parse_range, stored_blob
 from imagegate.proxy.singleflight import BlobSource, FlightGroup
 from imagegate.storage.interfaces import ContentStore
 from imagegate.upstream.client import UpstreamClient
@@ -103,11 +103,7 @@ class ProxyBlobs:
         return self._from_store(digest, size, range_header)
 
     def _from_store(self, digest: Digest, size: int, range_header: str | None) -> BlobStream:
-        byte_range = parse_range(range_header, size)
-        if byte_range is None:
-            return BlobStream(digest, size, self._store.blobs.read(digest))
-        chunks = self._store.blobs.read(digest, byte_range.start, byte_range.end)
-        return BlobStream(digest, size, chunks, byte_range)
+        return stored_blob(self._store.blobs, digest, size, range_header)
 
     async def close(self) -> None:
         await self.flights.close()

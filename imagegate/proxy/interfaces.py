@@ -6,9 +6,9 @@ digest is served under a repository it belongs to (a digest never opens a door).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from imagegate.core.digests import Digest
 from imagegate.core.names import Reference, RepositoryName
@@ -43,12 +43,16 @@ class BlobStream:
     ``size`` is the full blob size; ``byte_range`` is set for a 206 answer. Iterating
     ``chunks`` yields at most CHUNK_SIZE bytes at a time; if the content turns out
     corrupt while streaming, iteration raises and the response must be aborted.
+    ``open_file``, set when the blob is stored whole, opens it for the kernel to send
+    instead (the range at its offset); the caller closes it. A blob still being fetched
+    has only its chunks.
     """
 
     digest: Digest
     size: int
     chunks: AsyncIterator[bytes]
     byte_range: ByteRange | None = None
+    open_file: Callable[[], Awaitable[BinaryIO]] | None = None
 
 
 @dataclass(frozen=True)

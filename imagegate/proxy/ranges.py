@@ -1,10 +1,15 @@
-"""Parsing a blob request's ``Range`` header (RFC 9110, single byte ranges)."""
+"""A blob request's ``Range`` header (RFC 9110, single byte ranges), and the stored
+blob it asks for."""
 
 from __future__ import annotations
 
+from functools import partial
+
+from imagegate.core.digests import Digest
 from imagegate.core.errors import RangeInvalid
 from imagegate.core.inputs import whole_number
-from imagegate.proxy.interfaces import ByteRange
+from imagegate.proxy.interfaces import BlobStream, ByteRange
+from imagegate.storage.interfaces import BlobStore
 
 
 def _unsatisfiable(header: str, size: int) -> RangeInvalid:
@@ -44,3 +49,16 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if start >= size or end < start:
         raise _unsatisfiable(header, size)
     return ByteRange(start, min(end, size - 1), size)
+
+
+def stored_blob(
+    blobs: BlobStore, digest: Digest, size: int, range_header: str | None
+) -> BlobStream:
+    """A blob of ``size`` bytes stored whole in ``blobs``: all of it, or the range asked for.
+
+    Its chunks stream from the store, or the kernel sends its file (``open_file``).
+    """
+    byte_range = parse_range(range_header, size)
+    start, end = (0, None) if byte_range is None else (byte_range.start, byte_range.end)
+    chunks = blobs.read(digest, start, end)
+    return BlobStream(digest, size, chunks, byte_range, partial(blobs.open_file, digest))

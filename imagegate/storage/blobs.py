@@ -14,6 +14,7 @@ import enum
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from imagegate.core.digests import Digest, Hasher
 from imagegate.core.errors import BlobUnknown, DigestInvalid, SizeInvalid
@@ -217,6 +218,14 @@ class FilesystemBlobStore:
                 yield chunk
         finally:
             os.close(fd)
+
+    async def open_file(self, digest: Digest) -> BinaryIO:
+        try:
+            return await asyncio.to_thread(open, self.layout.blob(digest), "rb", buffering=0)
+        except FileNotFoundError:
+            raise BlobUnknown(
+                f"blob {digest} is not stored", detail={"digest": str(digest)}
+            ) from None
 
     async def read_bytes(self, digest: Digest, limit: int) -> bytes | None:
         return await asyncio.to_thread(self._read_small, self.layout.blob(digest), limit)

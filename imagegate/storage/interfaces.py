@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from imagegate.core.digests import Digest
 from imagegate.core.names import RepositoryName
@@ -91,6 +91,14 @@ class BlobStore(Protocol):
         """Stream bytes ``start`` to ``end`` (inclusive; default the last) in chunks.
 
         Raises ``BlobUnknown`` when iteration starts and the blob is not stored.
+        """
+        ...
+
+    async def open_file(self, digest: Digest) -> BinaryIO:
+        """A stored blob opened for reading (for the kernel to send); the caller closes it.
+
+        Raises ``BlobUnknown`` when it is not stored. The open file reads the same bytes
+        whatever happens to the blob afterwards.
         """
         ...
 
