@@ -7,7 +7,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,6 @@ import pytest
 from bench.procfs import process_tree, rss_bytes, tree_cpu_seconds, tree_rss_bytes
 from tests.support.images import build_image, push_image, sha256
 from tests.support.upstream import UpstreamRegistry
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[UpstreamRegistry]:
-    with UpstreamRegistry(tmp_path) as registry:
-        yield registry
 
 
 def _get(url: str, accept: str) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,12 +57,6 @@ def test_request_lines_are_found_across_pieces_and_not_in_headers() -> None:
         ("GET", "/v2/library/a/blobs/sha256:ab"),
         ("HEAD", "/v2/library/a/manifests/1"),
     ]
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[UpstreamRegistry]:
-    with UpstreamRegistry(tmp_path) as registry:
-        yield registry
 
 
 def test_the_link_passes_bytes_intact_and_counts_the_gets_of_a_blob(
