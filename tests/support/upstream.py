@@ -6,7 +6,9 @@ directory, allows deletes, and can require Basic (htpasswd) or Bearer (token) au
     with UpstreamRegistry(tmp_path) as upstream:
         push_image(upstream.url, "library/alpine", "3", image)
 
-``htpasswd_auth`` and ``token_auth`` build the ``auth`` config section.
+``htpasswd_auth`` and ``token_auth`` build the ``auth`` config section. With
+``proxy_remote_url`` it is a pull-through cache of that registry (distribution's
+``proxy:`` section), the peer the benchmark measures imagegate against.
 """
 
 from __future__ import annotations
@@ -70,13 +72,22 @@ class UpstreamRegistry(ServerProcess):
         directory: Path,
         auth: Mapping[str, Any] | None = None,
         extra_config: Mapping[str, Any] | None = None,
+        *,
+        proxy_remote_url: str | None = None,
+        name: str = "upstream",
     ) -> None:
-        """``extra_config``: more top-level config sections (say, ``validation``)."""
-        super().__init__(directory, "upstream.log")
+        """``extra_config``: more top-level config sections (say, ``validation``).
+
+        ``proxy_remote_url``: serve as a pull-through cache of that registry. ``name``
+        prefixes the log, config and storage under ``directory``, so several registries
+        can share it.
+        """
+        super().__init__(directory, f"{name}.log")
         self.auth = dict(auth) if auth else None
         self.extra_config = dict(extra_config or {})
-        self.storage_dir = directory / "upstream-storage"
-        self.config_path = directory / "upstream-config.yml"
+        self.proxy_remote_url = proxy_remote_url
+        self.storage_dir = directory / f"{name}-storage"
+        self.config_path = directory / f"{name}-config.yml"
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -91,6 +102,8 @@ class UpstreamRegistry(ServerProcess):
         }
         if self.auth:
             config["auth"] = self.auth
+        if self.proxy_remote_url:
+            config["proxy"] = {"remoteurl": self.proxy_remote_url}
         return {**config, **self.extra_config}
 
     def prepare(self) -> None:
