@@ -54,10 +54,16 @@ class CliResult:
 
 
 class Gateway(ServerProcess):
-    """One ``imagegate serve`` process; ``start``/``stop`` or use it as a context manager."""
+    """One ``imagegate serve``; ``start``/``stop`` or use it as a context manager.
+
+    It runs ``workers`` worker processes (``IMAGEGATE_WORKERS``), by default
+    ``default_workers``: one (the whole gateway in one process) unless a suite sets more,
+    as the end-to-end suite does.
+    """
 
     name = "imagegate serve"
     ready_path = "/healthz"
+    default_workers = 1
 
     def __init__(
         self,
@@ -68,8 +74,10 @@ class Gateway(ServerProcess):
         upstream_credentials: tuple[str, str] | None = None,
         database_url: str = "",
         settings: Mapping[str, str] | None = None,
+        workers: int | None = None,
     ) -> None:
         super().__init__(directory, "gateway.log")
+        self.workers = workers or self.default_workers
         # More IMAGEGATE_* settings (e.g. IMAGEGATE_AUDIT_WEBHOOK_URLS) for this gateway.
         self.settings = dict(settings or {})
         self.data_dir = directory / "gateway-data"
@@ -87,6 +95,7 @@ class Gateway(ServerProcess):
                 "IMAGEGATE_UPSTREAM_URL": self.upstream_url,
                 "IMAGEGATE_PUBLIC_URL": self.url,
                 "IMAGEGATE_HUB_API_URL": self.hub_api_url,
+                "IMAGEGATE_WORKERS": str(self.workers),
             }
         )
         if self.database_url:
