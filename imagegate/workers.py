@@ -109,6 +109,7 @@ class Supervisor:
         if not self._stopping:
             logger.info("stopping %d workers (signal %d)", self.count, signum)
         self._stopping = True
+        self.sock.close()  # new connections are refused, not left waiting for no one
         for process in self._live():
             _signal(process, signal.SIGTERM)
 

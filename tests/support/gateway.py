@@ -15,14 +15,17 @@ would stop startup).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.polling import until
 from tests.support.process import ServerProcess
 
 CLI_TIMEOUT_SECONDS = 60.0
@@ -112,6 +115,23 @@ class Gateway(ServerProcess):
     def command(self) -> list[str]:
         return [imagegate_binary(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes serving now; none with one worker (then it is one process)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [int(pid) for pid in children if _is_worker(int(pid))]
+
+    def kill(self) -> int | None:
+        """A crash: SIGKILL to every process of the gateway at once; its exit status."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        os.kill(self.pid, signal.SIGKILL)
+        for pid in map(int, children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        status = self.stop()
+        # Gone, and the listening socket with them.
+        until(lambda: not any(_alive(int(pid)) for pid in children), "every process gone")
+        return status
+
     def restart(self) -> Gateway:
         status = self.stop()
         if not self.clean_exit(status):
@@ -162,6 +182,22 @@ class Gateway(ServerProcess):
 
     def set_publisher(self, namespace: str, status: str) -> None:
         self.cli("publisher", "set", namespace, status)
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped no longer holds anything)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def parse_token(stdout: str) -> str:

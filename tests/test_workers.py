@@ -1,0 +1,101 @@
+"""``imagegate serve --workers 2`` as a real process: a killed worker is replaced, SIGTERM
+lets a request in flight finish, and /metrics sums what every worker counted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.gateway import Gateway
+from tests.support.oci import (
+    OCTET_STREAM,
+    OciClient,
+    raw_request,
+    start_upload,
+)
+from tests.support.polling import until
+
+MIB = 1024 * 1024
+PASSWORD = "owner-Pa55word"
+NOWHERE = "http://127.0.0.1:9"  # no test here pulls
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    with Gateway(tmp_path, upstream_url=NOWHERE, workers=2) as gateway:
+        until(lambda: len(gateway.worker_pids()) == 2, "two workers")
+        yield gateway
+
+
+def get(gateway: Gateway, path: str) -> tuple[int, str, str]:
+    with urllib.request.urlopen(f"{gateway.url}{path}", timeout=30) as answer:
+        return answer.status, answer.headers["Content-Type"], answer.read().decode()
+
+
+def metrics(gateway: Gateway) -> dict[str, float]:
+    status, content_type, text = get(gateway, "/metrics")
+    assert (status, content_type) == (200, "text/plain; version=0.0.4; charset=utf-8")
+    samples = (line.split() for line in text.splitlines() if not line.startswith("#"))
+    return {name: float(value) for name, value in samples}
+
+
+def test_a_killed_worker_is_replaced(gateway: Gateway) -> None:
+    first, second = gateway.worker_pids()
+    os.kill(first, signal.SIGKILL)
+    until(
+        lambda: len(pids := gateway.worker_pids()) == 2 and first not in pids,
+        "a new worker in place of the killed one",
+    )
+    assert second in gateway.worker_pids()  # the other served on, untouched
+    for _ in range(10):
+        assert get(gateway, "/healthz")[0] == 200
+    assert f"exited with status -{signal.SIGKILL}" in gateway.log_tail(20000)
+
+
+def test_sigterm_lets_a_request_in_flight_finish(gateway: Gateway) -> None:
+    gateway.add_user("owner", PASSWORD)
+    gateway.add_org("acme", owner="owner")
+    client = OciClient(gateway.url, ("owner", PASSWORD))
+    session = start_upload(client, "acme/app")
+    data = os.urandom(4 * MIB)
+    headers = {"Content-Type": OCTET_STREAM, "Content-Range": f"0-{len(data) - 1}"}
+    with raw_request(client, "PATCH", session, headers, len(data)) as sock:
+        sock.sendall(data[: len(data) // 2])
+        os.kill(gateway.pid, signal.SIGTERM)
+        # Still there, and still reading the request it has (nothing more: it stopped
+        # accepting), while the client takes its time.
+        until(lambda: "stopping 2 workers" in gateway.log_tail(20000), "the stop noticed")
+        assert gateway.running
+        sock.sendall(data[len(data) // 2 :])
+        answer = sock.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 202"), answer
+    assert f"Range: 0-{len(data) - 1}".lower() in answer.lower()
+    status = gateway.stop()
+    assert Gateway.clean_exit(status), gateway.log_tail()
+
+
+def test_metrics_are_summed_over_every_worker_even_dead_ones(gateway: Gateway) -> None:
+    gateway.add_user("owner", PASSWORD)
+    written = "imagegate_audit_events_written_total"
+    before = metrics(gateway)[written]
+    client = OciClient(gateway.url, ("owner", PASSWORD))
+    for number in range(6):  # six sign-ins, six audit events, on whichever worker
+        client.token((f"repository:owner/app{number}:pull",))
+    until(lambda: metrics(gateway)[written] == before + 6, "six events written")
+    # New workers in place of both: what they report now, they never counted themselves.
+    old = gateway.worker_pids()
+    for pid in old:
+        os.kill(pid, signal.SIGTERM)
+    until(
+        lambda: len(pids := gateway.worker_pids()) == 2 and not set(pids) & set(old),
+        "two new workers",
+    )
+    now = metrics(gateway)
+    assert now[written] == before + 6
+    assert now["imagegate_audit_events_buffered"] == 0  # only live workers' gauges count
+    assert now["imagegate_audit_events_dropped_total"] == 0
