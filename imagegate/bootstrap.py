@@ -294,7 +294,7 @@ def serve(settings: Settings) -> None:
         if settings.workers == 1:
             serve_on(settings, sock)
             return
-        with multiprocess_directory() as directory:
+        with multiprocess_directory(settings.data_dir / "metrics") as directory:
             workers.Supervisor(
                 functools.partial(serve_on, settings, supervisor=os.getpid()),
                 sock,

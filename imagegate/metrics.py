@@ -6,8 +6,8 @@ that does it receives this ``Metrics``). ``/metrics`` (``http.metrics``) serves 
 With several workers (``imagegate serve --workers N``) each worker counts in its own
 process, and ``/metrics``, whichever worker answers it, reports the sum over all of them:
 prometheus_client's multiprocess mode, in which every process writes its values to
-memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR``. The supervisor creates that
-directory fresh (private, 0700) before it starts a worker and removes it when it exits;
+memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR``: ``DATA_DIR/metrics``, which the
+supervisor creates fresh (private, 0700) before it forks a worker and removes when it exits;
 a worker that exits is marked dead, so the gauges (``livesum``) leave it out while the
 counters keep what it counted. With one worker nothing is written to disk: each
 ``Metrics`` has its own registry (tests build many gateways in one process).
@@ -18,11 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, values
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.multiprocess import mark_process_dead as _mark_process_dead
 
@@ -85,15 +85,21 @@ class Metrics:
 
 
 @contextlib.contextmanager
-def multiprocess_directory() -> Iterator[str]:
-    """A fresh private directory for the workers' metrics, named in the environment
-    the workers inherit; removed after."""
-    directory = tempfile.mkdtemp(prefix="imagegate-metrics-")  # mode 0700
+def multiprocess_directory(path: Path) -> Iterator[str]:
+    """``path`` made a fresh private directory for the workers' metrics (what a killed
+    gateway left there is wiped), named in the environment the workers inherit."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
+    directory = str(path)
     os.environ[_DIRECTORY_VARIABLE] = directory
+    # prometheus_client chooses where values live when it is imported, which the
+    # supervisor did before it knew; forked workers inherit the choice made here.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     try:
         yield directory
     finally:
         del os.environ[_DIRECTORY_VARIABLE]
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         shutil.rmtree(directory, ignore_errors=True)
 
 

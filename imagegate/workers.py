@@ -13,9 +13,11 @@ socket. The parent serves nothing itself; it only watches:
   bounded by ``GRACEFUL_SHUTDOWN_SECONDS``); the parent exits when all have. A worker
   still there ``KILL_AFTER_SECONDS`` later is killed.
 
-Workers are *spawned* (a fresh interpreter), not forked: the parent has run an event loop
-and its threads for the migrations, and a fork would copy their locks mid-state. A worker
-gets the socket (its file descriptor is passed on) and the settings, nothing else.
+Workers are *forked* once that work is done: by then the parent's event loop is closed
+and its threads have ended (``Supervisor.run`` checks that no other thread runs), so
+nothing is copied mid-state, and a worker starts at once, sharing the parent's imported
+code (copy-on-write) instead of importing it all again. A worker keeps the socket and the
+settings and builds everything else itself (``bootstrap.serve_on``).
 Workers run in a process group of their own, so a Ctrl-C in a terminal reaches only the
 parent (which drains them) rather than every process at once (which uvicorn takes as a
 second Ctrl-C: quit without draining); a worker whose parent is gone stops by itself.
@@ -30,6 +32,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,7 +82,7 @@ class _Slot:
 
 @dataclass
 class Supervisor:
-    """Runs ``target(sock)`` in ``count`` spawned processes until told to stop.
+    """Runs ``target(sock)`` in ``count`` forked processes until told to stop.
 
     ``on_exit(pid)`` runs for each worker that has exited (the metrics' bookkeeping).
     """
@@ -93,6 +96,8 @@ class Supervisor:
 
     def run(self) -> None:
         """Serve until ``SIGTERM`` or ``SIGINT``; returns once every worker has exited."""
+        if threading.active_count() > 1:  # a fork would copy its locks, held or not
+            raise RuntimeError(f"cannot fork workers: threads run: {threading.enumerate()}")
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self._slots = [_Slot(number) for number in range(self.count)]
@@ -109,7 +114,6 @@ class Supervisor:
         if not self._stopping:
             logger.info("stopping %d workers (signal %d)", self.count, signum)
         self._stopping = True
-        self.sock.close()  # new connections are refused, not left waiting for no one
         for process in self._live():
             _signal(process, signal.SIGTERM)
 
@@ -117,7 +121,7 @@ class Supervisor:
         return [slot.process for slot in self._slots if slot.process is not None]
 
     def _start(self, slot: _Slot) -> None:
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context("fork")
         process = context.Process(
             target=_worker,
             args=(self.target, self.sock),
@@ -166,6 +170,9 @@ class Supervisor:
         return pid, status
 
     def _drain(self) -> None:
+        self.sock.close()  # new connections are refused, not left waiting for no one
+        for live in self._live():  # again: one may have started as the signal came
+            _signal(live, signal.SIGTERM)
         deadline = time.monotonic() + KILL_AFTER_SECONDS
         for slot in self._slots:
             process = slot.process

@@ -117,12 +117,16 @@ class Gateway(ServerProcess):
 
     def worker_pids(self) -> list[int]:
         """The worker processes serving now; none with one worker (then it is one process)."""
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
-        return [int(pid) for pid in children if _is_worker(int(pid))]
+        if self.workers == 1:
+            return []
+        return [int(pid) for pid in self._children()]
+
+    def _children(self) -> list[str]:
+        return Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
 
     def kill(self) -> int | None:
         """A crash: SIGKILL to every process of the gateway at once; its exit status."""
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        children = self._children()
         os.kill(self.pid, signal.SIGKILL)
         for pid in map(int, children):
             with contextlib.suppress(ProcessLookupError):
@@ -182,13 +186,6 @@ class Gateway(ServerProcess):
 
     def set_publisher(self, namespace: str, status: str) -> None:
         self.cli("publisher", "set", namespace, status)
-
-
-def _is_worker(pid: int) -> bool:
-    try:
-        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
 
 
 def _alive(pid: int) -> bool:
