@@ -99,3 +99,12 @@ def test_metrics_are_summed_over_every_worker_even_dead_ones(gateway: Gateway) -
     assert now[written] == before + 6
     assert now["imagegate_audit_events_buffered"] == 0  # only live workers' gauges count
     assert now["imagegate_audit_events_dropped_total"] == 0
+
+
+def test_one_worker_stops_by_finishing_its_shutdown_not_by_its_signal(tmp_path: Path) -> None:
+    # uvicorn raises the signal again after draining; left to the default handler, it
+    # would kill the process before the audit recorder writes what it holds.
+    with Gateway(tmp_path, upstream_url=NOWHERE, workers=1) as gateway:
+        assert gateway.worker_pids() == []  # the gateway is this one process
+        assert get(gateway, "/healthz")[0] == 200
+        assert gateway.stop() == 0
