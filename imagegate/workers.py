@@ -66,6 +66,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def backoff(previous: float, lived: float) -> float:
+    """How long to wait before replacing a worker that exited after ``lived`` seconds,
+    when its predecessor's replacement waited ``previous``."""
+    if lived >= STABLE_SECONDS:
+        return 0.0
+    return min(max(previous * 2, MIN_BACKOFF_SECONDS), MAX_BACKOFF_SECONDS)
+
+
 Target = Callable[[socket.socket], None]
 
 
@@ -142,11 +150,7 @@ class Supervisor:
                 if self._stopping:
                     continue
                 lived = now - slot.started
-                slot.backoff = (
-                    0.0
-                    if lived >= STABLE_SECONDS
-                    else min(max(slot.backoff * 2, MIN_BACKOFF_SECONDS), MAX_BACKOFF_SECONDS)
-                )
+                slot.backoff = backoff(slot.backoff, lived)
                 slot.restart_at = now + slot.backoff
                 logger.warning(
                     "worker %d exited with status %s after %.1f s; starting another in %.1f s",

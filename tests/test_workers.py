@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import Gateway
+from imagegate.workers import MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS, STABLE_SECONDS, backoff
+from tests.support.gateway import Gateway, process_running
 from tests.support.oci import (
     OCTET_STREAM,
     OciClient,
@@ -44,6 +45,21 @@ def metrics(gateway: Gateway) -> dict[str, float]:
     return {name: float(value) for name, value in samples}
 
 
+@pytest.mark.parametrize(
+    ("previous", "lived", "wait"),
+    [
+        (0.0, 0.1, MIN_BACKOFF_SECONDS),  # died young: not at once
+        (MIN_BACKOFF_SECONDS, 0.1, 2 * MIN_BACKOFF_SECONDS),  # again: twice as long
+        (20.0, 0.1, MAX_BACKOFF_SECONDS),  # a crash loop waits at most this long
+        (MAX_BACKOFF_SECONDS, STABLE_SECONDS, 0.0),  # it had served a while: at once
+    ],
+)
+def test_a_worker_dying_young_again_and_again_is_replaced_ever_later(
+    previous: float, lived: float, wait: float
+) -> None:
+    assert backoff(previous, lived) == wait
+
+
 def test_a_killed_worker_is_replaced(gateway: Gateway) -> None:
     first, second = gateway.worker_pids()
     os.kill(first, signal.SIGKILL)
@@ -55,6 +71,13 @@ def test_a_killed_worker_is_replaced(gateway: Gateway) -> None:
     for _ in range(10):
         assert get(gateway, "/healthz")[0] == 200
     assert f"exited with status -{signal.SIGKILL}" in gateway.log_tail(20000)
+
+
+def test_workers_stop_when_their_supervisor_is_killed(gateway: Gateway) -> None:
+    workers = gateway.worker_pids()
+    os.kill(gateway.pid, signal.SIGKILL)
+    assert gateway.stop() == -signal.SIGKILL
+    until(lambda: not any(process_running(pid) for pid in workers), "workers gone")
 
 
 def test_sigterm_lets_a_request_in_flight_finish(gateway: Gateway) -> None:

@@ -133,7 +133,7 @@ class Gateway(ServerProcess):
                 os.kill(pid, signal.SIGKILL)
         status = self.stop()
         # Gone, and the listening socket with them.
-        until(lambda: not any(_alive(int(pid)) for pid in children), "every process gone")
+        until(lambda: not any(process_running(int(pid)) for pid in children), "every process gone")
         return status
 
     def restart(self) -> Gateway:
@@ -188,7 +188,7 @@ class Gateway(ServerProcess):
         self.cli("publisher", "set", namespace, status)
 
 
-def _alive(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie waiting to be reaped no longer holds anything)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
