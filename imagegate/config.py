@@ -22,6 +22,10 @@ class ConfigError(Exception):
     """A setting is unknown or malformed; the message names it."""
 
 
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(base) / "imagegate"
@@ -38,6 +42,8 @@ class Settings:
     hub_api_url: str = DEFAULT_HUB_API_URL  # empty: no publisher lookups (overrides only)
     host: str = "127.0.0.1"
     port: int = 5000
+    # Processes serving requests (``imagegate serve --workers``): one per usable core.
+    workers: int = field(default_factory=_usable_cores)
     log_level: str = "info"
     token_ttl_seconds: int = 300
     upstream_timeout_seconds: float = 30.0
@@ -158,6 +164,7 @@ def _parse(name: str, env_name: str, value: str) -> Any:
         "upload_sessions_per_repository",
         "upload_idle_minutes",
         "manifest_cache_mib",
+        "workers",
     ):
         return _whole_number(env_name, value)
     if name in ("tag_ttl_seconds", "tag_stale_seconds"):

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ def test_defaults_are_embedded() -> None:
     assert settings.upstream_url == "https://registry-1.docker.io"
     assert (settings.host, settings.port) == ("127.0.0.1", 5000)
     assert settings.upstream_credentials is None
+
+
+def test_one_worker_per_usable_core_unless_told() -> None:
+    assert load_settings({}).workers == len(os.sched_getaffinity(0))
+    assert load_settings({"IMAGEGATE_WORKERS": "3"}).workers == 3
+    assert load_settings({"IMAGEGATE_WORKERS": "3"}, workers="1").workers == 1  # --workers 1
 
 
 def test_flags_override_environment() -> None:
@@ -42,6 +49,7 @@ def test_flags_override_environment() -> None:
         ({"IMAGEGATE_TAG_TTL_SECONDS": "-1"}, "IMAGEGATE_TAG_TTL_SECONDS"),
         ({"IMAGEGATE_TAG_STALE_SECONDS": "1.5"}, "IMAGEGATE_TAG_STALE_SECONDS"),
         ({"IMAGEGATE_MANIFEST_CACHE_MIB": "0"}, "IMAGEGATE_MANIFEST_CACHE_MIB"),
+        ({"IMAGEGATE_WORKERS": "0"}, "IMAGEGATE_WORKERS"),
     ],
 )
 def test_bad_settings_name_the_setting(environ: dict[str, str], named: str) -> None:

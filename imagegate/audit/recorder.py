@@ -39,6 +39,7 @@ from imagegate.audit.events import ALLOWED, LOGIN, AuditEvent
 from imagegate.db import Database
 from imagegate.db.models import AuditRecord, User
 from imagegate.db.queries import MEMBER_ORGANIZATIONS
+from imagegate.metrics import Metrics
 
 logger = logging.getLogger("imagegate.audit")
 
@@ -92,10 +93,12 @@ class AuditRecorder:
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
         close_timeout: float = 30.0,
+        metrics: Metrics | None = None,
     ) -> None:
         if capacity < 1 or batch_size < 1:
             raise ValueError("capacity and batch_size must be at least 1")
         self._db = db
+        self._metrics = metrics or Metrics()
         self.capacity = capacity
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -124,7 +127,7 @@ class AuditRecorder:
     def record(self, event: AuditEvent) -> None:
         """Queue ``event`` for writing; never waits, never touches the database."""
         if self._closed:  # a request still running as the process exits: say it is lost
-            self.dropped += 1
+            self._dropped(1)
             logger.error(
                 "audit: a %s event arrived after shutdown and is lost",
                 event.action,
@@ -132,12 +135,13 @@ class AuditRecorder:
             )
             return
         if len(self._buffer) >= self.capacity:
-            self.dropped += 1
+            self._dropped(1)
             self._unreported_drops += 1
             self._report_drops()
             return
         self._buffer.append(event)
         self._appended += 1
+        self._metrics.audit_events_buffered.inc()
         if len(self._buffer) >= self.batch_size:
             self._wake.set()
 
@@ -172,7 +176,8 @@ class AuditRecorder:
             lost = len(self._buffer)
             self._buffer.clear()
             self._removed += lost
-            self.dropped += lost
+            self._metrics.audit_events_buffered.dec(lost)
+            self._dropped(lost)
             logger.error(
                 "audit: %d events could not be written before shutdown and are lost",
                 lost,
@@ -231,7 +236,8 @@ class AuditRecorder:
             except _UNWRITABLE as exc:
                 self._buffer.popleft()
                 self._removed += 1
-                self.dropped += 1
+                self._metrics.audit_events_buffered.dec()
+                self._dropped(1)
                 logger.error(
                     "audit: the database refuses a %s event, dropped: %s",
                     event.action,
@@ -246,9 +252,16 @@ class AuditRecorder:
             self._buffer.popleft()
         self._removed += count
         self.written += count
+        self._metrics.audit_events_buffered.dec(count)
+        self._metrics.audit_events_written.inc(count)
+
+    def _dropped(self, count: int) -> None:
+        self.dropped += count
+        self._metrics.audit_events_dropped.inc(count)
 
     def _failed(self, exc: Exception, batch: int) -> None:
         self.write_failures += 1
+        self._metrics.audit_write_failures.inc()
         logger.error(
             "audit: writing %d events failed, %d buffered, will retry: %s",
             batch,

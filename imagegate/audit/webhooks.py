@@ -45,6 +45,7 @@ from imagegate.core.digests import is_digest
 from imagegate.db import Database
 from imagegate.db.models import AuditRecord, WebhookCursor
 from imagegate.db.statements import insert_unless_present
+from imagegate.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ class WebhookDispatcher:
         instance_id: str | None = None,
         source_addr: str | None = None,
         registry_url: str = "",
+        metrics: Metrics | None = None,
     ) -> None:
         if lease <= 2 * timeout:
             # The lease is renewed before each request; it must outlive the longest one.
@@ -220,6 +222,7 @@ class WebhookDispatcher:
         self.instance_id = instance_id or uuid.uuid4().hex
         self.source_addr = socket.gethostname() if source_addr is None else source_addr
         self.registry_url = registry_url
+        self.metrics = metrics or Metrics()
         self._endpoints = [_Endpoint(self, url) for url in dict.fromkeys(urls)]
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -287,6 +290,7 @@ class _Endpoint:
                 sent = await self._deliver_next()
             except DeliveryError as exc:
                 self.stats.failures += 1
+                settings.metrics.webhook_failures.inc()
                 self.stats.last_error = str(exc)
                 log.warning(
                     "webhook %s: delivery failed (failure %d), retrying in %g s: %s",
@@ -329,6 +333,7 @@ class _Endpoint:
             # Not silent: a transaction slower than gap_grace would be skipped here.
             missing = (ready[0].id or 0) - 1 - cursor
             self.stats.skipped += missing
+            self._dispatcher.metrics.webhook_events_skipped.inc(missing)
             log.warning(
                 "webhook %s: skipping events %d to %d, not in the database after %g s "
                 "(rolled back or pruned)",
@@ -358,6 +363,7 @@ class _Endpoint:
         self._advancing = asyncio.ensure_future(self._advance(last))
         await asyncio.shield(self._advancing)
         self.stats.delivered += len(ready)
+        self._dispatcher.metrics.webhook_events_delivered.inc(len(ready))
         return True
 
     def _gap_expired(self, cursor: int, events: Sequence[AuditEvent]) -> bool:

@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = groups.add_parser("serve", help="run the gateway", parents=shared)
     serve.add_argument("--host", help="address to listen on (IMAGEGATE_HOST)")
     serve.add_argument("--port", help="port to listen on (IMAGEGATE_PORT)")
+    serve.add_argument(
+        "--workers",
+        help="processes serving requests (IMAGEGATE_WORKERS; default: one per usable core)",
+    )
     serve.set_defaults(command_function=None, settings_command=None)
 
     users = group("user", "manage users")
@@ -259,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {"data_dir": args.data_dir, "database_url": args.database_url}
     if args.command == "serve":
-        overrides.update(host=args.host, port=args.port)
+        overrides.update(host=args.host, port=args.port, workers=args.workers)
     return load_settings(**overrides)
 
 

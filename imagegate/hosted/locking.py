@@ -29,7 +29,8 @@ def _open(path: Path) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
 
-async def _acquire(fd: int, operation: int) -> None:
+async def acquire(fd: int, operation: int) -> None:
+    """``flock(fd, operation)`` without blocking the event loop or a worker thread."""
     attempt = 0
     while True:
         try:
@@ -52,8 +53,8 @@ class GcLock:
         try:
             gate_fd = await asyncio.to_thread(_open, self._gate)
             try:
-                await _acquire(gate_fd, fcntl.LOCK_SH)
-                await _acquire(lock_fd, fcntl.LOCK_SH)
+                await acquire(gate_fd, fcntl.LOCK_SH)
+                await acquire(lock_fd, fcntl.LOCK_SH)
             finally:
                 os.close(gate_fd)  # through the gate: a waiting collector may close it now
             yield

@@ -4,12 +4,17 @@ A session is a directory ``hosted/uploads/<id>/`` (see ``layout``) rather than a
 of the blob store, because it must outlive a dropped connection and a restart: the bytes
 received so far are written and fsync'd before a PATCH answers, and even when its body
 breaks off midway, so the status reports them and the client resumes from there. The hash
-is kept incrementally while this process owns the session; after a restart (or a write
-that failed halfway) the file is hashed again from disk at the final PUT.
+is kept incrementally while this process owns the session; after a restart, a write
+that failed halfway, or a request on the session served by another worker process, the
+file is hashed again from disk at the final PUT.
 
 Memory stays flat: bodies are cut into ``CHUNK_SIZE`` pieces, each written (and hashed)
-in a worker thread. One process serves a session at a time (the in-memory lock orders
-requests on it).
+in a worker thread. A PATCH or PUT may land on any worker process, so requests on a
+session take turns across processes: an in-memory lock orders this process's, and
+``flock`` on the session's ``lock`` file orders them among processes. Whoever held the
+session last leaves a random mark in that file; a holder that finds another mark than
+the one it left knows another process wrote since, and takes the offset from disk and
+drops its hash (``_catch_up``). The status of a session is the size of its file.
 
 One writer must not be able to block every push, so sessions are bounded in all
 (``max_uploads``), per user (``max_per_user``) and per repository (``max_per_repository``),
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -49,7 +55,7 @@ from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.quota import StorageUsage, over_quota
 from imagegate.hosted.interfaces import StorageLedger, Unmetered, UploadStatus
 from imagegate.hosted.layout import HostedLayout
-from imagegate.hosted.locking import GcLock
+from imagegate.hosted.locking import GcLock, acquire
 from imagegate.hosted.metadata import HostedMetadata, touch
 from imagegate.proxy.interfaces import CHUNK_SIZE
 from imagegate.storage import files
@@ -85,12 +91,17 @@ class _Session:
     offset: int  # bytes written to ``data``; only changed by the worker thread that wrote
     hash: _Hash | None  # of exactly ``offset`` bytes, or None: hash the file again
     touched: float
+    mark: bytes = b""  # what this process left in the lock file when it last held it
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     busy: asyncio.Future[None] | None = None  # a write whose caller was cancelled
 
     @property
     def data(self) -> Path:
         return self.directory / "data"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.directory / "lock"
 
     def status(self) -> UploadStatus:
         return UploadStatus(self.upload_id, self.repository, self.offset)
@@ -126,6 +137,25 @@ def _write_piece(session: _Session, piece: bytes, sync: bool) -> None:
     if session.hash is not None:
         session.hash.update(piece)
     session.offset += len(piece)
+
+
+def _held(directory: str) -> bool:
+    """Whether a request in another process holds the session in ``directory``."""
+    try:
+        fd = os.open(Path(directory) / "lock", os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _new_mark() -> bytes:
+    return secrets.token_bytes(16)
 
 
 def _hash_file(path: Path, algorithm: str) -> _Hash:
@@ -195,7 +225,7 @@ class UploadSessions:
                 continue
             opened = None
             try:
-                if os.stat(Path(entry.path) / "data").st_mtime >= cutoff:
+                if os.stat(Path(entry.path) / "data").st_mtime >= cutoff or _held(entry.path):
                     opened = _read_info(Path(entry.path))[0]
             except (OSError, ValueError, KeyError, TypeError):
                 pass
@@ -260,16 +290,26 @@ class UploadSessions:
             upload_id = secrets.token_hex(16)
             directory = self._layout.upload(upload_id)
             info = json.dumps({"repository": repository.full, "algorithm": algorithm, "by": by})
+            mark = _new_mark()
 
             def create() -> None:
                 directory.mkdir(parents=True)
                 (directory / "data").touch()
+                (directory / "lock").write_bytes(mark)
                 files.write_atomic(self._layout.store.tmp, directory / "info", info.encode())
 
             await asyncio.to_thread(create)
             self._open[upload_id] = opened
         session = _Session(
-            upload_id, repository, by, algorithm, directory, 0, hashlib.new(algorithm), time.time()
+            upload_id,
+            repository,
+            by,
+            algorithm,
+            directory,
+            0,
+            hashlib.new(algorithm),
+            time.time(),
+            mark,
         )
         self._sessions[upload_id] = session
         return session.status()
@@ -285,10 +325,46 @@ class UploadSessions:
             session = self._sessions.setdefault(upload_id, session)
         if session.repository != repository:
             raise _unknown(upload_id)
+        try:
+            # Another worker may have written to it since, or finished it.
+            session.touched = os.stat(session.data).st_mtime
+        except FileNotFoundError:
+            self._sessions.pop(upload_id, None)
+            raise _unknown(upload_id) from None
         if time.time() - session.touched > self.ttl_seconds and not session.lock.locked():
             await self._forget(session)
             raise _unknown(upload_id)
         return session
+
+    @contextlib.asynccontextmanager
+    async def _hold(self, session: _Session) -> AsyncIterator[None]:
+        """The session to this request alone, in every process; its state made current."""
+        async with session.lock:
+            await session.settle()
+            try:
+                fd = await asyncio.to_thread(os.open, session.lock_file, os.O_RDWR | os.O_CREAT)
+            except FileNotFoundError:  # finished or cancelled by another process
+                self._sessions.pop(session.upload_id, None)
+                raise _unknown(session.upload_id) from None
+            try:
+                await acquire(fd, fcntl.LOCK_EX)
+                await asyncio.to_thread(self._catch_up, session, fd)
+                yield
+            finally:
+                await session.settle()  # a write still running is this request's to finish
+                session.mark = _new_mark()
+                os.pwrite(fd, session.mark, 0)
+                os.close(fd)  # and the flock with it
+
+    def _catch_up(self, session: _Session, lock_fd: int) -> None:
+        """Take the session as it is on disk if another process held it last; blocking."""
+        try:
+            size = os.stat(session.data).st_size
+        except FileNotFoundError:
+            self._sessions.pop(session.upload_id, None)
+            raise _unknown(session.upload_id) from None
+        if not session.mark or os.pread(lock_fd, len(session.mark), 0) != session.mark:
+            session.offset, session.hash = size, None
 
     def _load(self, upload_id: str) -> _Session | None:
         """A session left by an earlier process (or expired, or half-made by a crash)."""
@@ -322,8 +398,14 @@ class UploadSessions:
         return usage if usage.quota is not None else None
 
     async def status(self, repository: RepositoryName, upload_id: str) -> UploadStatus:
-        # No lock: a PATCH in progress may hold it; its flushed bytes are reported.
-        return (await self._get(repository, upload_id)).status()
+        # No lock: a PATCH in progress (in any process) may hold it; the bytes it has
+        # written are reported.
+        session = await self._get(repository, upload_id)
+        try:
+            size = os.stat(session.data).st_size
+        except FileNotFoundError:
+            raise _unknown(upload_id) from None
+        return UploadStatus(upload_id, repository, size)
 
     async def append(
         self,
@@ -335,8 +417,7 @@ class UploadSessions:
     ) -> UploadStatus:
         session = await self._get(repository, upload_id)
         room = await self._room(repository)
-        async with session.lock:
-            await session.settle()
+        async with self._hold(session):
             await self._receive(session, body, start, length, room)
             return session.status()
 
@@ -413,8 +494,7 @@ class UploadSessions:
     ) -> Digest:
         session = await self._get(repository, upload_id)
         room = await self._room(repository) if body is not None else None
-        async with session.lock:
-            await session.settle()
+        async with self._hold(session):
             if body is not None:
                 await self._receive(session, body, start, length, room)
             actual = await self._digest(session, digest.algorithm)
@@ -459,6 +539,5 @@ class UploadSessions:
 
     async def cancel(self, repository: RepositoryName, upload_id: str) -> None:
         session = await self._get(repository, upload_id)
-        async with session.lock:
-            await session.settle()
+        async with self._hold(session):
             await self._forget(session)

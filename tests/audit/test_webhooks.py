@@ -462,8 +462,8 @@ async def test_webhook_counters_are_among_the_gateway_metrics(
     try:
         async with running_audit(settings, db) as pipeline:
 
-            def metric(name: str) -> int:
-                return next(m.value() for m in pipeline.metrics() if m.name == name)
+            def metric(name: str) -> float | None:
+                return pipeline.metrics.registry.get_sample_value(name)
 
             await eventually(lambda: _cursors_exist(db, [hooks.url]))
             await record(db, pull(1))

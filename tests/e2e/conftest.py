@@ -45,6 +45,17 @@ def images(upstream: UpstreamRegistry) -> dict[str, Seeded]:
 
 # -- gateways, and their logs on failure ------------------------------------------------
 
+E2E_WORKERS = 2  # what `imagegate serve` runs on a two-core machine: every test, two processes
+
+
+@pytest.fixture(scope="module", autouse=True)
+def workers() -> Iterator[None]:
+    """Every gateway of the suite serves with ``E2E_WORKERS`` worker processes."""
+    previous, Gateway.default_workers = Gateway.default_workers, E2E_WORKERS
+    yield
+    Gateway.default_workers = previous
+
+
 _RUNNING: list[Gateway] = []
 _LOG_OFFSETS = pytest.StashKey[dict[int, int]]()
 

@@ -59,8 +59,7 @@ def client(gateway: Gateway) -> OciClient:
 
 
 def kill_and_restart(gateway: Gateway) -> None:
-    os.kill(gateway.pid, signal.SIGKILL)
-    assert gateway.stop() == -signal.SIGKILL
+    assert gateway.kill() == -signal.SIGKILL  # the supervisor and every worker
     gateway.start()
 
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -328,3 +329,72 @@ async def test_a_bound_looks_for_expired_sessions_again_only_now_and_then(
     await asyncio.sleep(0.35)
     assert await hosted.start_upload(APP, by="mallory")  # looked again: it had expired
     assert held.upload_id not in _sessions(hosted)
+
+
+# -- several worker processes: each a HostedContent of its own on the same directory --
+
+
+async def test_a_patch_or_put_may_land_on_any_worker(store: ContentStore) -> None:
+    one, two = HostedContent(store), HostedContent(store)
+    upload = await one.start_upload(APP)
+    pieces = (BIG[:1000], BIG[1000:CHUNK_SIZE], BIG[CHUNK_SIZE:])
+    await one.append(APP, upload.upload_id, body(pieces[0]), 0, 1000)
+    await two.append(APP, upload.upload_id, body(pieces[1]), 1000, len(pieces[1]))
+    assert (await one.upload_status(APP, upload.upload_id)).offset == CHUNK_SIZE
+    # ``one`` must not trust the offset and hash it kept: ``two`` wrote since.
+    await one.append(APP, upload.upload_id, body(pieces[2]), CHUNK_SIZE, len(pieces[2]))
+    assert (await two.upload_status(APP, upload.upload_id)).offset == len(BIG)
+    with pytest.raises(DigestInvalid):
+        await two.finish(APP, upload.upload_id, Digest.of(BIG[:-1]), None, None, None)
+    assert await one.finish(APP, upload.upload_id, Digest.of(BIG), None, None, None)
+    await _assert_stored(two, BIG)
+    with pytest.raises(BlobUploadUnknown):  # finished by the other worker
+        await two.upload_status(APP, upload.upload_id)
+    with pytest.raises(BlobUploadUnknown):
+        await two.append(APP, upload.upload_id, body(b"late"), len(BIG), 4)
+
+
+async def test_requests_on_one_session_take_turns_across_workers(store: ContentStore) -> None:
+    one, two = HostedContent(store), HostedContent(store)
+    upload = await one.start_upload(APP)
+    halfway, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield BIG[:CHUNK_SIZE]
+        halfway.set()
+        await go_on.wait()
+        yield BIG[CHUNK_SIZE:]
+
+    first = asyncio.create_task(one.append(APP, upload.upload_id, slow(), 0, len(BIG)))
+    await halfway.wait()
+    # The same chunk from another worker (a client's retry) waits for the first to end,
+    # then finds the offset moved on.
+    second = asyncio.create_task(two.append(APP, upload.upload_id, body(DATA), 0, len(DATA)))
+    await asyncio.sleep(0.1)
+    assert not second.done()
+    go_on.set()
+    assert (await first).offset == len(BIG)
+    with pytest.raises(RangeInvalid):
+        await second
+    assert await two.finish(APP, upload.upload_id, Digest.of(BIG), None, None, None)
+    await _assert_stored(one, BIG)
+
+
+async def test_startup_purge_keeps_a_session_another_worker_holds(store: ContentStore) -> None:
+    one = HostedContent(store, upload_ttl_seconds=60)
+    upload = await one.start_upload(APP)
+    halfway, go_on = asyncio.Event(), asyncio.Event()
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield DATA
+        halfway.set()
+        await go_on.wait()
+
+    writing = asyncio.create_task(one.append(APP, upload.upload_id, stalled(), 0, len(DATA)))
+    await halfway.wait()
+    data = one.layout.upload(upload.upload_id) / "data"
+    os.utime(data, (time.time() - 3600, time.time() - 3600))  # idle by its file's age
+    restarted = HostedContent(store, upload_ttl_seconds=60)  # a worker replaced meanwhile
+    assert await asyncio.to_thread(restarted.purge_expired_uploads) == 1
+    go_on.set()
+    assert (await writing).offset == len(DATA)

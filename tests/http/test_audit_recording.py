@@ -34,7 +34,7 @@ async def metrics(gateway: Gateway) -> dict[str, int]:
         assert response.content_type == "text/plain"
         text = await response.text()
     samples = (line.split() for line in text.splitlines() if not line.startswith("#"))
-    return {name: int(value) for name, value in samples}
+    return {name: int(float(value)) for name, value in samples}  # prometheus writes "3.0"
 
 
 async def settled(gateway: Gateway) -> dict[str, int]:

@@ -15,14 +15,17 @@ would stop startup).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.polling import until
 from tests.support.process import ServerProcess
 
 CLI_TIMEOUT_SECONDS = 60.0
@@ -54,10 +57,16 @@ class CliResult:
 
 
 class Gateway(ServerProcess):
-    """One ``imagegate serve`` process; ``start``/``stop`` or use it as a context manager."""
+    """One ``imagegate serve``; ``start``/``stop`` or use it as a context manager.
+
+    It runs ``workers`` worker processes (``IMAGEGATE_WORKERS``), by default
+    ``default_workers``: one (the whole gateway in one process) unless a suite sets more,
+    as the end-to-end suite does.
+    """
 
     name = "imagegate serve"
     ready_path = "/healthz"
+    default_workers = 1
 
     def __init__(
         self,
@@ -68,8 +77,10 @@ class Gateway(ServerProcess):
         upstream_credentials: tuple[str, str] | None = None,
         database_url: str = "",
         settings: Mapping[str, str] | None = None,
+        workers: int | None = None,
     ) -> None:
         super().__init__(directory, "gateway.log")
+        self.workers = workers or self.default_workers
         # More IMAGEGATE_* settings (e.g. IMAGEGATE_AUDIT_WEBHOOK_URLS) for this gateway.
         self.settings = dict(settings or {})
         self.data_dir = directory / "gateway-data"
@@ -87,6 +98,7 @@ class Gateway(ServerProcess):
                 "IMAGEGATE_UPSTREAM_URL": self.upstream_url,
                 "IMAGEGATE_PUBLIC_URL": self.url,
                 "IMAGEGATE_HUB_API_URL": self.hub_api_url,
+                "IMAGEGATE_WORKERS": str(self.workers),
             }
         )
         if self.database_url:
@@ -102,6 +114,27 @@ class Gateway(ServerProcess):
 
     def command(self) -> list[str]:
         return [imagegate_binary(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes serving now; none with one worker (then it is one process)."""
+        if self.workers == 1:
+            return []
+        return [int(pid) for pid in self._children()]
+
+    def _children(self) -> list[str]:
+        return Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+
+    def kill(self) -> int | None:
+        """A crash: SIGKILL to every process of the gateway at once; its exit status."""
+        children = self._children()
+        os.kill(self.pid, signal.SIGKILL)
+        for pid in map(int, children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        status = self.stop()
+        # Gone, and the listening socket with them.
+        until(lambda: not any(process_running(int(pid)) for pid in children), "every process gone")
+        return status
 
     def restart(self) -> Gateway:
         status = self.stop()
@@ -153,6 +186,15 @@ class Gateway(ServerProcess):
 
     def set_publisher(self, namespace: str, status: str) -> None:
         self.cli("publisher", "set", namespace, status)
+
+
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped no longer holds anything)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def parse_token(stdout: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -21,3 +22,12 @@ async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool]) 
         if loop.time() > deadline:
             pytest.fail(f"not within {DEADLINE} s: {getattr(check, '__name__', check)}")
         await asyncio.sleep(0.02)
+
+
+def until(check: Callable[[], bool], what: str) -> None:
+    """Wait, blocking, until ``check`` holds (``what`` it is); fail after ``DEADLINE``."""
+    deadline = time.monotonic() + DEADLINE
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {DEADLINE} s: {what}")
+        time.sleep(0.05)
