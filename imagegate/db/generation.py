@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from imagegate.db.models import Generation
@@ -67,12 +67,6 @@ async def bump(conn: AsyncConnection) -> int:
         await conn.execute(insert(Generation).values(id=_ROW, value=value))
     conn.info[BUMPED] = value
     return value
-
-
-async def stored(conn: AsyncConnection) -> int:
-    """The database's generation."""
-    value = await conn.scalar(select(Generation.value).where(Generation.id == _ROW))
-    return int(value or 0)
 
 
 class MemorySignal:
