@@ -476,8 +476,35 @@ class AccountService:
         name = username.strip().lower()
         if not name or not secret or max(len(name), len(secret)) > MAX_CREDENTIAL_LENGTH:
             return None  # before the throttle: nothing it could hold is spent on these
+        remembered = self._remembered(client, name, secret)
+        if remembered is not None:
+            return remembered
         key = self._cache.fingerprint(client or "", name, secret)
         return await self._attempts.run(key, lambda: self._attempt(client, name, secret))
+
+    def _remembered(self, client: str | None, name: str, secret: str) -> SignedIn | None:
+        """Who a credential that signed in since the last change signs in, recognized
+        without the database, argon2 or even a wait (the hot path of every pull); None
+        when it needs the full check. A password still passes the throttle, as in
+        ``_attempt``; only what signed in is ever remembered, so the text is usable."""
+        if looks_like_access_token(secret):
+            known, _ = self._cache.lookup(_TOKEN, name, secret)
+            if known is not None and known.token is not None:
+                # Expired, or due to have its use recorded: ``_authenticate_token``.
+                return known.signed_in if self._current(known.token) else None
+        known, _ = self._cache.lookup(_PASSWORD, name, secret)
+        if known is None:
+            return None
+        with self._throttle.attempt(client, name) as attempt:
+            attempt.succeeded()
+        return known.signed_in
+
+    def _current(self, token: TokenUse) -> bool:
+        """Not expired, and its last use recorded recently enough."""
+        now = self._clock()
+        if token.expires_at is not None and token.expires_at <= now:
+            return False
+        return token.last_used_at is not None and token.last_used_at > now - self._touch_interval
 
     async def _attempt(self, client: str | None, name: str, secret: str) -> SignedIn | None:
         # Text no name or password can be (JSON may hold lone surrogates; PostgreSQL

@@ -8,7 +8,7 @@ each bumps the generation (``db.generation``), and the cache forgets everything 
 (``services.current_cache``), in every process. A token's own expiry is checked on
 every hit by the caller.
 
-Entries are keyed by an HMAC under a per-process random key, so memory never holds a
+Entries are keyed by a keyed digest under a per-process random key, so memory never holds a
 plain, unsalted digest of a password. Failed attempts are never remembered: a wrong
 password always pays the full price.
 """
