@@ -99,6 +99,7 @@ class FileSignal:
         self._lock = threading.Lock()
         self._view: memoryview | None = None
         self._fd = -1
+        self._pid = -1  # the process that opened ``_fd``
 
     def current(self) -> int:
         view = self._view if self._view is not None else self._open()
@@ -106,6 +107,13 @@ class FileSignal:
 
     def publish(self, generation: int) -> None:
         view = self._view if self._view is not None else self._open()
+        if self._pid != os.getpid():
+            # Forked after opening: an flock belongs to the open file, which parent and
+            # child would share, so it would not keep them apart. The mapping is fine.
+            with self._lock:
+                os.close(self._fd)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+                self._pid = os.getpid()
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             view[0] = max(int(view[0]) + 1, generation)
@@ -141,7 +149,7 @@ class FileSignal:
             except BaseException:
                 os.close(fd)
                 raise
-            self._fd = fd
+            self._fd, self._pid = fd, os.getpid()
             # An aligned 8-byte native integer: one load and one store.
             self._view = memoryview(mapped).cast("Q")
             return self._view

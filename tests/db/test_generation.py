@@ -3,6 +3,7 @@ process on the machine sees it published once the change has committed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,21 @@ async def test_a_sqlite_database_shares_its_signal_with_every_process(tmp_path: 
         assert database.signal.current() != seen
     finally:
         await database.dispose()
+
+
+def test_a_forked_worker_publishes_to_its_parent(tmp_path: Path) -> None:
+    """Workers forked after the signal was opened share its mapping, and each locks on a
+    file of its own."""
+    signal = FileSignal(tmp_path / "g")
+    seen = signal.current()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        try:
+            signal.publish(0)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert signal.current() != seen
+    signal.publish(0)
+    assert len({seen, signal.current()}) == 2 and signal.current() == seen + 2
+    signal.close()
