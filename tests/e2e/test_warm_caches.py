@@ -11,6 +11,7 @@ request. A test fails if a cache outlives the change.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import subprocess
@@ -22,6 +23,8 @@ from collections.abc import Callable
 
 import pytest
 
+from imagegate.db import Database
+from tests.db.fixtures import empty_tables, postgres_url
 from tests.e2e.world import Seeded
 from tests.support.gateway import Gateway
 from tests.support.upstream import UpstreamRegistry
@@ -39,10 +42,28 @@ MANIFEST_TYPES = ", ".join(
 )
 
 
-@pytest.fixture(scope="module")
-def gateway(start_gateway: Callable[..., Gateway], upstream: UpstreamRegistry) -> Gateway:
-    """alice owns acme (mirroring the upstream's acme), carol is a member."""
-    gateway = start_gateway(upstream_url=upstream.url)
+async def _emptied(url: str) -> None:
+    database = Database(url)
+    try:
+        await database.migrate()
+        await empty_tables(database)
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def gateway(
+    request: pytest.FixtureRequest,
+    start_gateway: Callable[..., Gateway],
+    upstream: UpstreamRegistry,
+) -> Gateway:
+    """alice owns acme (mirroring the upstream's acme), carol is a member. On SQLite the
+    signal lives beside the database; on PostgreSQL in the data directory."""
+    database_url = ""
+    if request.param == "postgresql":
+        database_url = postgres_url(request.config)
+        asyncio.run(_emptied(database_url))
+    gateway = start_gateway(upstream_url=upstream.url, database_url=database_url)
     gateway.add_user("alice", "alice-Pa55word")
     gateway.add_user("carol", PASSWORD)
     gateway.add_org("acme", owner="alice")
