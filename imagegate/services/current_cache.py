@@ -62,9 +62,6 @@ class CurrentCache(Generic[V]):
         if generation == self._seen:
             self._entries.put(key, (value,), size, self._clock() + self._ttl)
 
-    def discard(self, key: bytes) -> None:
-        self._entries.discard(key)
-
     async def get(
         self, key: bytes, read: Callable[[], Awaitable[V]], size: Callable[[V], int]
     ) -> V:
