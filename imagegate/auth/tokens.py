@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from imagegate.auth.cache import BoundedCache
@@ -28,6 +30,8 @@ from imagegate.auth.keyfiles import load_or_create
 from imagegate.core.scopes import Scope
 
 ALGORITHM = "ES256"
+_ECDSA = ec.ECDSA(hashes.SHA256())
+_P256_BYTES = 32  # each of a P-256 signature's r and s, in JWS's raw form (RFC 7518 3.4)
 KEY_FILE = "token-signing-key.pem"
 LEEWAY_SECONDS = 5
 # Longer than any token we issue: at most MAX_SCOPES scopes of the longest repository
@@ -151,6 +155,9 @@ class TokenIssuer:
         self._key = key
         self._public_key = key.private_key.public_key()
         self._kid = key.key_id
+        # The JOSE header is the same for every token: encoded once, not per token.
+        header = {"alg": ALGORITHM, "kid": self._kid, "typ": "JWT"}
+        self._header = _base64url(json.dumps(header, separators=(",", ":")).encode()) + b"."
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
         # Expiry is the token's own exp: wall-clock time (looked up at each call, so a
@@ -186,9 +193,18 @@ class TokenIssuer:
             claims[PUBLIC_ONLY_CLAIM] = True
         if token_uuid is not None:
             claims[ACCESS_TOKEN_CLAIM] = token_uuid
-        token = jwt.encode(claims, self._key.private_key, ALGORITHM, headers={"kid": self._kid})
+        token = self._sign(claims)
         issued_at = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return IssuedToken(token, self.ttl_seconds, issued_at)
+
+    def _sign(self, claims: dict[str, object]) -> str:
+        """The compact JWS of ``claims`` under the prebuilt header: what PyJWT's
+        ``encode`` makes, for half its cost (it builds and encodes the header each time)."""
+        payload = _base64url(json.dumps(claims, separators=(",", ":")).encode())
+        signed = self._header + payload
+        r, s = decode_dss_signature(self._key.private_key.sign(signed, _ECDSA))
+        signature = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
+        return (signed + b"." + _base64url(signature)).decode("ascii")
 
     def verify(self, token: str, audience: str) -> TokenClaims:
         if len(token) > MAX_TOKEN_LENGTH:
@@ -227,6 +243,11 @@ class TokenIssuer:
         token_uuid = claims.get(ACCESS_TOKEN_CLAIM)
         bound = str(token_uuid) if token_uuid is not None else None
         return TokenClaims(str(claims["sub"]), frozenset(access), public_only, bound), expires
+
+
+def _base64url(data: bytes) -> bytes:
+    """Base64url without padding, as JWS encodes every part (RFC 7515 2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def _claims_size(claims: TokenClaims) -> int:

@@ -39,12 +39,13 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from imagegate.config import ConfigError
+from imagegate.db.generation import BUMPED, FileSignal, GenerationSignal, MemorySignal
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision shipped in migrations/versions (a test checks it is Alembic's head).
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 _WRITE_OPTION = "imagegate_write"
 # Any constant works; it only has to be the same in every imagegate process.
 _MIGRATION_LOCK_KEY = 0x1A6E_6A7E
@@ -109,7 +110,10 @@ class Database:
         busy_timeout: float = 10.0,
         connect_timeout: float = 10.0,
         ping_timeout: float = 2.0,
+        signal: GenerationSignal | None = None,
     ) -> None:
+        """``signal``: where committed changes are published (``db.generation``); by
+        default a file beside a SQLite database, shared by every process using it."""
         self.url = async_url(url)
         self._ping_timeout = ping_timeout
         self.backend = self.url.get_backend_name()
@@ -122,6 +126,7 @@ class Database:
             _install_sqlite_transaction_control(self._engine.sync_engine, busy_timeout)
             self._snapshots = _SQLiteSnapshots(self.url, busy_timeout)
         self._writer = self._engine.execution_options(**{_WRITE_OPTION: True})
+        self.signal = signal or _default_signal(self.url)
 
     @property
     def display_url(self) -> str:
@@ -151,9 +156,17 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; on SQLite it holds the write lock from its first statement."""
-        async with self._writer.begin() as conn:
-            yield conn
+        """A write transaction; on SQLite it holds the write lock from its first statement.
+
+        If it bumped the generation, the change is published once it has committed.
+        """
+        async with self._writer.connect() as conn:
+            conn.info.pop(BUMPED, None)  # left by a transaction that rolled back
+            async with conn.begin():
+                yield conn
+            bumped = conn.info.pop(BUMPED, None)
+        if bumped is not None:
+            self.signal.publish(bumped)
 
     async def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration shipped in the package.
@@ -199,8 +212,16 @@ class Database:
         try:
             await self._engine.dispose()
         finally:
+            self.signal.close()
             if self._snapshots is not None:
                 await asyncio.to_thread(self._snapshots.close)
+
+
+def _default_signal(url: URL) -> GenerationSignal:
+    """A SQLite database's processes share its directory: the signal lives beside it."""
+    if url.get_backend_name() == "sqlite" and url.database:
+        return FileSignal(Path(f"{url.database}-generation"))
+    return MemorySignal()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ each other cannot break an invariant:
   adds to it, so concurrent pushes cannot overshoot.
 - the audit trail is append-only and references nothing, so deleting a user or an
   organization never rewrites history; webhook cursors say how far each receiver got.
+- ``generation`` is one row counting the changes recorded in the audit trail (each in
+  the transaction that makes it): what caches of decisions and sign-ins check against.
 
 The migrations in ``migrations/versions`` create exactly this; a test compares them.
 """
@@ -311,6 +313,16 @@ class OrgBlob(Base):
     digest: Mapped[str] = mapped_column(String(160), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     counted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Generation(Base):
+    """One row (``id`` 1): how many changes to what sign-ins and decisions read were ever
+    committed (``db.generation``)."""
+
+    __tablename__ = "generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.

@@ -28,7 +28,7 @@ from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.permissions import Permission
 from imagegate.core.policy import Decision, Location, Outcome
 from imagegate.http.identity import Identity, RegistryAuthenticator, insufficient_scope
-from imagegate.http.middleware import record_with_response
+from imagegate.http.middleware import log_with_request, record_with_response
 
 logger = logging.getLogger("imagegate.access")
 MAX_REFERENCE_LENGTH = 255
@@ -182,11 +182,13 @@ def _raise_refusal(decision: Decision, scope: str) -> None:
 
 
 def _log(request: Request, identity: Identity, decision: Decision, kind: str, ref: str) -> None:
-    logger.info(
-        "access %s",
-        decision.outcome.value,
-        extra={
-            "event": "access",
+    # A mount also decides a write to its target: each joins the request's line.
+    log_with_request(
+        request,
+        logger,
+        f"access {decision.outcome.value}",
+        "mount_source" if kind == "mount" else "access",
+        {
             "user": identity.display,
             "repository": decision.repository.full,
             "request": kind,
@@ -196,7 +198,6 @@ def _log(request: Request, identity: Identity, decision: Decision, kind: str, re
             "outcome": decision.outcome.value,
             "org": decision.org,
             "reason": decision.reason,
-            "client": request.client.host if request.client else None,
         },
     )
 

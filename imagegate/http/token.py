@@ -25,6 +25,7 @@ from imagegate.core.inputs import text_problem
 from imagegate.core.names import RepositoryName, parse_repository
 from imagegate.core.scopes import Scope, TooManyScopes, parse_scopes
 from imagegate.core.signin import SignInRefusal
+from imagegate.http.middleware import log_with_request
 from imagegate.services.credentials import MAX_CREDENTIAL_LENGTH, SignedIn
 from imagegate.services.errors import TooManyAttempts
 
@@ -118,7 +119,7 @@ class TokenEndpoint:
             # else (the throttle keeps nothing of it). The log and the audit trail get what
             # can be shown: the name's start, without NUL (PostgreSQL takes none).
             shown = name[:SHOWN_NAME_LENGTH].replace("\x00", "\ufffd")
-            self._note_login(shown, "failure", INCORRECT_CREDENTIALS)
+            self._note_login(request, shown, "failure", INCORRECT_CREDENTIALS)
             raise Unauthorized(INCORRECT_CREDENTIALS)
         client = request.client.host if request.client else None
         try:
@@ -126,20 +127,22 @@ class TokenEndpoint:
         except TooManyAttempts as exc:
             raise TooManyRequests(exc.message, detail={"retry_after": exc.retry_after}) from None
         if user is None:
-            self._note_login(name, "failure", INCORRECT_CREDENTIALS)
+            self._note_login(request, name, "failure", INCORRECT_CREDENTIALS)
             raise Unauthorized(INCORRECT_CREDENTIALS)
         refusal = await self._admit(user) if self._admit is not None else None
         if refusal is not None:
-            self._note_login(user, refusal.kind.value, refusal.reason)
+            self._note_login(request, user, refusal.kind.value, refusal.reason)
             raise Unauthorized(refusal.message)
         request.state.user = str(user)
-        self._note_login(user, "success")
+        self._note_login(request, user, "success")
         return user
 
-    def _note_login(self, user: str, outcome: str, reason: str = "") -> None:
-        """Log a credentialed attempt and record it in the audit trail."""
-        extra = {"event": "login", "user": user, "outcome": outcome}
-        logger.info("login %s%s", outcome, f": {reason}" if reason else "", extra=extra)
+    def _note_login(self, request: Request, user: str, outcome: str, reason: str = "") -> None:
+        """Log a credentialed attempt (on the request's line) and record it in the audit
+        trail."""
+        message = f"login {outcome}{f': {reason}' if reason else ''}"
+        fields = {"user": user, "outcome": outcome, "reason": reason}
+        log_with_request(request, logger, message, "login", fields)
         signed_in = outcome == "success"
         self._audit.record(
             login(user, signed_in=signed_in, outcome=outcome, reason=reason, via=VIA)

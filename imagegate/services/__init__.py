@@ -8,10 +8,11 @@ credential), ``access`` (image access settings and the pull and write decisions)
 ``allowlist`` (each organization's repository allowlist), ``publishers`` (publisher
 status: overrides and Docker Hub's badges) and ``quotas`` (organizations' storage quotas
 and usage). Every method is one transaction, so a failed command leaves nothing
-half-written, and reads go to the database each time, so a change applies to the very
-next request of every process. Two helpers of ``accounts`` keep state in memory instead:
-``credential_cache`` (passwords that verified, briefly) and ``throttle`` (limits on
-sign-in attempts).
+half-written. What sign-ins and decisions read is remembered per process only until the
+next change (``current_cache``, checked against the generation every change bumps:
+``db.generation``), so a change applies to the very next request of every process;
+``credential_cache`` is that memory for credentials that signed in. ``throttle`` keeps
+limits on sign-in attempts in memory.
 
 ``open_services`` builds them all on one ``Database`` (migrating it first); the
 composition root and the CLI use it and nothing else.
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from imagegate.auth.passwords import PasswordHasher
 from imagegate.config import Settings
 from imagegate.db import Database
+from imagegate.db.database import sqlite_path
+from imagegate.db.generation import FileSignal, GenerationSignal
 from imagegate.services.access import AccessService
 from imagegate.services.accounts import AccountService
 from imagegate.services.allowlist import AllowlistService
@@ -43,6 +46,9 @@ from imagegate.services.quotas import QuotaService
 from imagegate.services.repositories import RepositoryService
 from imagegate.services.sessions import SessionService
 from imagegate.services.signin import SignInService
+
+# In the data directory: the generation's signal when the database is PostgreSQL.
+GENERATION_FILE = "db-generation"
 
 __all__ = [
     "AccessService",
@@ -92,7 +98,7 @@ async def open_services(
     Raises ``ConfigError`` for an unusable database URL and ``DatabaseError`` when the
     database cannot be reached or migrated. ``password_hasher`` is for tests.
     """
-    database = Database(settings.effective_database_url)
+    database = Database(settings.effective_database_url, signal=_signal(settings))
     try:
         await database.migrate()
     except BaseException:
@@ -114,6 +120,15 @@ async def open_services(
         sessions=SessionService(database, accounts, signin),
         quotas=QuotaService(database),
     )
+
+
+def _signal(settings: Settings) -> GenerationSignal | None:
+    """Where changes are published to every process using the database on this machine:
+    beside a SQLite database (``Database``'s default), in the data directory for
+    PostgreSQL. (Several machines need another signal: ``db.generation``.)"""
+    if sqlite_path(settings.effective_database_url) is not None:
+        return None
+    return FileSignal(settings.data_dir / GENERATION_FILE)
 
 
 def _signin(database: Database, settings: Settings) -> SignInService:

@@ -2,8 +2,10 @@
 and the decisions for a pull, a push or a delete.
 
 ``decide_pull`` and ``decide_write`` gather what the pure ``core.policy`` functions need,
-fresh from the database on every call (so a change made by the CLI applies to the very
-next request), in one snapshot: the requester's memberships with each organization's
+in one snapshot, remembered per process until anything changes (``CurrentCache``
+checks the generation on every call, so a change made by the CLI, the API or another
+worker applies to the very next request); the decision itself runs on every call. The
+facts are the requester's memberships with each organization's
 settings, the organization owning the repository's namespace with the repository's
 visibility when it is hosted here and the upstream namespace it mirrors, and the grants
 of the requester's teams on it. Only
@@ -20,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
 
+from imagegate.auth.cache import digest_key
 from imagegate.core.categories import PublisherStatus
 from imagegate.core.names import RepositoryName, validate_upstream_namespace
 from imagegate.core.permissions import (
@@ -51,6 +54,7 @@ from imagegate.db.models import (
     User,
 )
 from imagegate.services.common import Clock, utcnow
+from imagegate.services.current_cache import CurrentCache
 from imagegate.services.errors import InvalidInput, NotFound
 from imagegate.services.org_settings import change_settings
 from imagegate.services.orgs import OWNERS_TEAM
@@ -65,6 +69,18 @@ _COLUMNS = {
     "allow_community": Organization.allow_community,
 }
 
+
+# The facts of a decision, by requester and repository: a few hundred bytes each.
+FACTS_BUDGET_BYTES = 16 * 1024 * 1024
+# A bound on anything that changes them without going through the services.
+FACTS_TTL_SECONDS = 600.0
+_FACTS_BYTES = 1024  # one entry besides its memberships and names
+_MEMBERSHIP_BYTES = 512
+
+Facts = tuple[Requester, str | None, Visibility | None, Permission, str | None]
+"""The requester, the namespace's organization, the repository's visibility (``None``:
+not hosted), the requester's permission on it and the upstream namespace the
+organization mirrors."""
 
 # Built once: the database compiles each once and reuses it on every decision.
 _MEMBERSHIPS = (
@@ -204,6 +220,9 @@ class AccessService:
         self._publishers = publishers
         self.signin = signin or SignInService(db, None)
         self._clock = clock
+        self._facts_read: CurrentCache[Facts] = CurrentCache(
+            db.signal, FACTS_BUDGET_BYTES, FACTS_TTL_SECONDS
+        )
 
     async def get_settings(self, org: str) -> ImageAccessSettings:
         async with self._db.read() as conn:
@@ -301,7 +320,7 @@ class AccessService:
     ) -> Decision:
         """May ``username`` (``None``: anonymous) pull from ``repository``?
 
-        Everything is read fresh, in one snapshot, on every call; a hosted repository's
+        Everything is as current as the database, read in one snapshot; a hosted repository's
         visibility and the requester's permission on it decide who may read it.
         Enforce sign-in is checked against the memberships in that same snapshot.
         ``public_only``: the request carries a ``repo:public_read`` token.
@@ -341,9 +360,7 @@ class AccessService:
 
     async def is_public(self, repository: RepositoryName) -> bool:
         """Whether a ``repo:public_read`` token may be granted a pull of ``repository``."""
-        where = {"namespace": repository.namespace, "path": repository.path}
-        [rows] = await self._db.snapshot((_NAMESPACE_REPOSITORY, where))
-        namespace_org, visibility, _ = _namespace_repository(rows)
+        _, namespace_org, visibility, _, _ = await self._facts(None, repository)
         hosted = None if visibility is None else HostedRepository(visibility, Permission.NONE)
         return public_repository(namespace_org, hosted)
 
@@ -364,11 +381,23 @@ class AccessService:
 
     async def _facts(
         self, username: str | None, repository: RepositoryName, *, allowlist: bool = False
-    ) -> tuple[Requester, str | None, Visibility | None, Permission, str | None]:
-        """The requester, the namespace's organization, the repository's visibility
-        (``None``: not hosted), the requester's permission on it and the upstream
-        namespace the organization mirrors, in one snapshot; with ``allowlist``, their
-        organizations' allowlist entries for it too."""
+    ) -> Facts:
+        """``Facts`` as of the last change; with ``allowlist``, the requester's
+        organizations' allowlist entries for the repository too."""
+        key = digest_key(username or "", repository.full, "allowlist" if allowlist else "")
+        size = _FACTS_BYTES + 2 * (len(username or "") + len(repository.full))
+
+        def cost(facts: Facts) -> int:
+            return size + _MEMBERSHIP_BYTES * len(facts[0].memberships)
+
+        return await self._facts_read.get(
+            key, lambda: self._read_facts(username, repository, allowlist), cost
+        )
+
+    async def _read_facts(
+        self, username: str | None, repository: RepositoryName, allowlist: bool
+    ) -> Facts:
+        """``_facts`` from the database, in one snapshot."""
         where = {"namespace": repository.namespace, "path": repository.path}
         if username is None:
             [repository_rows] = await self._db.snapshot((_NAMESPACE_REPOSITORY, where))

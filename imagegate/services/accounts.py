@@ -3,7 +3,8 @@
 ``authenticate`` sits on the hot path: registry clients send Basic credentials to the
 token endpoint on every pull. Access tokens are checked with one indexed lookup of their
 SHA-256 digest; passwords with argon2 (on the hasher's own threads, so the event loop
-keeps serving), after which the success is remembered briefly by a ``CredentialCache``.
+keeps serving). A credential that signed in is remembered by a ``CredentialCache`` until
+anything changes (the generation), so the next sign-ins with it read no database.
 Every attempt passes the ``SignInThrottle`` first, and identical attempts in flight at
 once (a client pulling several images) are checked once. What a sign-in yields
 (``SignedIn``) and what may be shown of a token (``TokenInfo``) are ``services.credentials``.
@@ -22,6 +23,7 @@ from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from imagegate.auth.cache import digest_key
 from imagegate.auth.passwords import (
     PasswordHasher,
     looks_like_access_token,
@@ -34,7 +36,7 @@ from imagegate.db import Database
 from imagegate.db.models import AccessToken, Session, User
 from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, account_name, claim_account_name, user_id, utcnow
-from imagegate.services.credential_cache import CredentialCache
+from imagegate.services.credential_cache import CredentialCache, TokenUse, Verified
 from imagegate.services.credentials import (
     DEFAULT_SCOPES,
     MAX_CREDENTIAL_LENGTH,
@@ -42,6 +44,7 @@ from imagegate.services.credentials import (
     TokenInfo,
     check_scopes,
 )
+from imagegate.services.current_cache import CurrentCache
 from imagegate.services.errors import AlreadyExists, InvalidInput, NotFound
 from imagegate.services.inflight import InFlight
 from imagegate.services.throttle import SignInThrottle
@@ -51,6 +54,13 @@ log = logging.getLogger(__name__)
 MAX_TOKEN_LIFETIME_DAYS = 3650
 _MAX_DESCRIPTION_LENGTH = 255
 _MAX_EMAIL_LENGTH = 254
+# What ``CredentialCache`` keeps apart: a secret checked as an access token or a password.
+_TOKEN = "token"
+_PASSWORD = "password"
+# Access tokens whose liveness a push checked (``token_live``): by user and uuid.
+_LIVENESS_BYTES = 1024 * 1024
+_LIVENESS_TTL_SECONDS = 600.0
+_LIVENESS_ENTRY_BYTES = 256
 
 
 class _Token(enum.Enum):
@@ -152,7 +162,11 @@ class AccountService:
     ) -> None:
         self._db = db
         self._hasher = hasher or PasswordHasher()
-        self._cache = cache or CredentialCache()
+        self._cache = cache or CredentialCache(db.signal)
+        # Whether a token is live: (live, expiry), by (user, uuid), until the next change.
+        self._liveness: CurrentCache[tuple[bool, dt.datetime | None]] = CurrentCache(
+            db.signal, _LIVENESS_BYTES, _LIVENESS_TTL_SECONDS
+        )
         self._throttle = throttle or SignInThrottle()
         self._attempts: InFlight[bytes, SignedIn | None] = InFlight()
         self._clock = clock
@@ -425,15 +439,25 @@ class AccountService:
 
     async def token_live(self, username: str, token_uuid: str) -> bool:
         """Whether ``username``'s access token ``token_uuid`` still signs in (active, not
-        expired): one indexed read, for pushes with a registry token issued for it."""
+        expired), for pushes with a registry token issued for it: one indexed read, then
+        remembered until the next change (or the token's expiry)."""
         now = self._clock()
-        async with self._db.read() as conn:
-            found = await conn.scalar(
-                select(AccessToken.id)
-                .join(User, AccessToken.user_id == User.id)
-                .where(User.name == username, AccessToken.uuid == token_uuid, live_token(now))
-            )
-        return found is not None
+
+        async def read() -> tuple[bool, dt.datetime | None]:
+            async with self._db.read() as conn:
+                row = (
+                    await conn.execute(
+                        select(AccessToken.active, AccessToken.expires_at)
+                        .join(User, AccessToken.user_id == User.id)
+                        .where(User.name == username, AccessToken.uuid == token_uuid)
+                    )
+                ).first()
+            return (False, None) if row is None else (bool(row.active), row.expires_at)
+
+        key = digest_key(username, token_uuid)
+        size = _LIVENESS_ENTRY_BYTES + len(username) + len(token_uuid)
+        active, expires_at = await self._liveness.get(key, read, lambda _: size)
+        return active and (expires_at is None or expires_at > now)
 
     async def deactivate_token(self, username: str, token_id: int) -> None:
         """Revoke a token; the very next sign-in with it fails, and its sessions end."""
@@ -452,8 +476,35 @@ class AccountService:
         name = username.strip().lower()
         if not name or not secret or max(len(name), len(secret)) > MAX_CREDENTIAL_LENGTH:
             return None  # before the throttle: nothing it could hold is spent on these
+        remembered = self._remembered(client, name, secret)
+        if remembered is not None:
+            return remembered
         key = self._cache.fingerprint(client or "", name, secret)
         return await self._attempts.run(key, lambda: self._attempt(client, name, secret))
+
+    def _remembered(self, client: str | None, name: str, secret: str) -> SignedIn | None:
+        """Who a credential that signed in since the last change signs in, recognized
+        without the database, argon2 or even a wait (the hot path of every pull); None
+        when it needs the full check. A password still passes the throttle, as in
+        ``_attempt``; only what signed in is ever remembered, so the text is usable."""
+        if looks_like_access_token(secret):
+            known, _ = self._cache.lookup(_TOKEN, name, secret)
+            if known is not None and known.token is not None:
+                # Expired, or due to have its use recorded: ``_authenticate_token``.
+                return known.signed_in if self._current(known.token) else None
+        known, _ = self._cache.lookup(_PASSWORD, name, secret)
+        if known is None:
+            return None
+        with self._throttle.attempt(client, name) as attempt:
+            attempt.succeeded()
+        return known.signed_in
+
+    def _current(self, token: TokenUse) -> bool:
+        """Not expired, and its last use recorded recently enough."""
+        now = self._clock()
+        if token.expires_at is not None and token.expires_at <= now:
+            return False
+        return token.last_used_at is not None and token.last_used_at > now - self._touch_interval
 
     async def _attempt(self, client: str | None, name: str, secret: str) -> SignedIn | None:
         # Text no name or password can be (JSON may hold lone surrogates; PostgreSQL
@@ -478,6 +529,27 @@ class AccountService:
     async def _authenticate_token(self, username: str, secret: str) -> SignedIn | _Token:
         """Who a live access token of ``username`` signs in, or why it does not."""
         now = self._clock()
+        known, generation = self._cache.lookup(_TOKEN, username, secret)
+        fresh = known is None
+        if known is None:
+            read = await self._read_token(username, secret)
+            if isinstance(read, _Token):
+                return read
+            known = read
+        token = known.token
+        assert token is not None  # only access tokens are remembered as _TOKEN
+        if token.expires_at is not None and token.expires_at <= now:
+            return _Token.DEAD
+        if token.last_used_at is None or token.last_used_at <= now - self._touch_interval:
+            await self._touch(token.id, now)
+            known = replace(known, token=replace(token, last_used_at=now))
+            fresh = True
+        if fresh:
+            self._cache.remember(_TOKEN, username, secret, known, generation)
+        return known.signed_in
+
+    async def _read_token(self, username: str, secret: str) -> Verified | _Token:
+        """The user's active access token with this secret (expired or not), or why not."""
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
@@ -497,11 +569,10 @@ class AccountService:
         if row is None:
             return _Token.UNKNOWN
         token_id, active, expires_at, last_used_at, name, scopes, token_uuid = row
-        if not active or (expires_at is not None and expires_at <= now):
+        if not active:
             return _Token.DEAD
-        if last_used_at is None or last_used_at <= now - self._touch_interval:
-            await self._touch(token_id, now)
-        return SignedIn(name, reach_of(scopes.split()), token_uuid=token_uuid)
+        signed_in = SignedIn(name, reach_of(scopes.split()), token_uuid=token_uuid)
+        return Verified(signed_in, TokenUse(token_id, expires_at, last_used_at))
 
     async def _touch(self, token_id: int, now: dt.datetime) -> None:
         stale = now - self._touch_interval
@@ -520,6 +591,9 @@ class AccountService:
             log.warning("could not record use of access token %d: %s", token_id, exc)
 
     async def _authenticate_password(self, username: str, secret: str) -> SignedIn | None:
+        known, generation = self._cache.lookup(_PASSWORD, username, secret)
+        if known is not None:
+            return known.signed_in
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
@@ -534,24 +608,24 @@ class AccountService:
         # The version is read with the hash (one UPDATE changes both): a session made
         # with it is stillborn if the password changes before the session exists.
         name, password_hash, version = row
-        if self._cache.verified(name, secret, password_hash):
-            return SignedIn(name, Reach.WRITE, password_version=version)
         check = await self._hasher.verify_async(password_hash, secret)
         if not check.ok:
             return None
         if check.needs_rehash:
-            password_hash = await self._rehash(name, password_hash, secret)
-        self._cache.remember(name, secret, password_hash)
-        return SignedIn(name, Reach.WRITE, password_version=version)
+            await self._rehash(name, password_hash, secret)
+        signed_in = SignedIn(name, Reach.WRITE, password_version=version)
+        self._cache.remember(_PASSWORD, username, secret, Verified(signed_in), generation)
+        return signed_in
 
-    async def _rehash(self, username: str, old_hash: str, password: str) -> str:
-        """Upgrade a hash made with older parameters, unless the password changed meanwhile."""
+    async def _rehash(self, username: str, old_hash: str, password: str) -> None:
+        """Upgrade a hash made with older parameters, unless the password changed meanwhile.
+
+        Not a change of the password: nothing is recorded, and what the credential cache
+        remembers stays good."""
         new_hash = await self._hasher.hash_async(password)
         async with self._db.write() as conn:
-            result = await conn.execute(
+            await conn.execute(
                 update(User)
                 .where(User.name == username, User.password_hash == old_hash)
                 .values(password_hash=new_hash)
-                .returning(User.id)
             )
-            return new_hash if result.first() is not None else old_hash

@@ -1,6 +1,7 @@
 """Publisher status of a namespace: verified publisher, sponsored OSS or community.
 
-An admin's override (stored, so it applies to the next request of every process) wins.
+An admin's override (stored, so it applies to the next request of every process) wins;
+each process remembers the overrides it read until the next change (``CurrentCache``).
 Otherwise Docker Hub is asked through its undocumented ``GET /v2/orgs/{namespace}/``,
 whose ``badge`` is ``verified_publisher``, ``open_source`` or empty. Because that API is
 undocumented and remote, answers are cached in memory (an hour; a failure for a minute,
@@ -21,6 +22,7 @@ from urllib.parse import quote
 
 from sqlalchemy import delete, select
 
+from imagegate.auth.cache import digest_key
 from imagegate.core.categories import PublisherStatus
 from imagegate.core.errors import NameInvalid
 from imagegate.core.names import OFFICIAL_NAMESPACE, parse_repository
@@ -29,6 +31,7 @@ from imagegate.db.models import PublisherOverride
 from imagegate.db.statements import insert_or_replace
 from imagegate.services.audit_changes import record
 from imagegate.services.common import Clock, utcnow
+from imagegate.services.current_cache import CurrentCache
 from imagegate.services.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -41,6 +44,10 @@ _BADGES = {
     "open_source": PublisherStatus.SPONSORED_OSS,
 }
 _MAX_CACHED_NAMESPACES = 10_000
+# Overrides read, by namespace (a namespace is at most 255 characters).
+_OVERRIDES_BUDGET_BYTES = 2 * 1024 * 1024
+_OVERRIDES_TTL_SECONDS = 600.0
+_OVERRIDE_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,9 @@ class PublisherService:
         self._monotonic = monotonic
         self._session: aiohttp.ClientSession | None = None
         self._cache: dict[str, _Cached] = {}
+        self._overrides: CurrentCache[str | None] = CurrentCache(
+            db.signal, _OVERRIDES_BUDGET_BYTES, _OVERRIDES_TTL_SECONDS
+        )
         self._inflight: dict[str, asyncio.Task[PublisherStatus]] = {}
 
     async def set_override(self, namespace: str, status: PublisherStatus) -> None:
@@ -172,15 +182,23 @@ class PublisherService:
         """
         if namespace == OFFICIAL_NAMESPACE:
             return PublisherStatus.COMMUNITY
-        async with self._db.read() as conn:
-            override = await conn.scalar(
-                select(PublisherOverride.status).where(PublisherOverride.namespace == namespace)
-            )
+        override = await self._overrides.get(
+            digest_key(namespace),
+            lambda: self._override(namespace),
+            lambda _: _OVERRIDE_BYTES + 2 * len(namespace),
+        )
         if override is not None:
             return PublisherStatus(override)
         if not self._hub_api_url or not ask_hub:
             return PublisherStatus.COMMUNITY
         return await self._hub_status(namespace)
+
+    async def _override(self, namespace: str) -> str | None:
+        async with self._db.read() as conn:
+            found = await conn.scalar(
+                select(PublisherOverride.status).where(PublisherOverride.namespace == namespace)
+            )
+        return None if found is None else str(found)
 
     async def _hub_status(self, namespace: str) -> PublisherStatus:
         cached = self._cache.get(namespace)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, select
 
+from imagegate.auth.cache import digest_key
 from imagegate.core.signin import (
     NOT_ENFORCED,
     InvalidRegistryJson,
@@ -38,6 +39,7 @@ from imagegate.core.signin import (
 from imagegate.db import Database
 from imagegate.db.models import Organization, User
 from imagegate.db.queries import MEMBER_ORGANIZATIONS
+from imagegate.services.current_cache import CurrentCache
 
 logger = logging.getLogger("imagegate.signin")
 
@@ -53,6 +55,10 @@ _USER_ORGS = MEMBER_ORGANIZATIONS.where(User.name == bindparam("username"))
 
 
 VANISHED_GRACE_SECONDS = 0.25
+# Users' organizations, read for logins while an allowed list is in force.
+_MEMBERS_BUDGET_BYTES = 4 * 1024 * 1024
+_MEMBERS_TTL_SECONDS = 600.0
+_MEMBER_BYTES = 512
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,10 @@ class SignInService:
         self._current = NOT_ENFORCED
         self._next_stat = -math.inf
         self._next_org_check = -math.inf
+        # Until the next change (the generation), so a login reads no database.
+        self._member_of: CurrentCache[frozenset[str]] = CurrentCache(
+            db.signal, _MEMBERS_BUDGET_BYTES, _MEMBERS_TTL_SECONDS
+        )
 
     async def requirement(self) -> SignInRequirement:
         """What is enforced now; at most one ``stat`` per recheck interval."""
@@ -111,9 +121,16 @@ class SignInService:
         requirement = await self.requirement()
         member_of: frozenset[str] = frozenset()
         if requirement.allowed_orgs and requirement.problem is None and username is not None:
-            [rows] = await self._db.snapshot((_USER_ORGS, {"username": username}))
-            member_of = frozenset(str(org) for _, org in rows)
+            member_of = await self._member_of.get(
+                digest_key(username),
+                lambda: self._organizations(username),
+                lambda orgs: _MEMBER_BYTES * (1 + len(orgs)),
+            )
         return sign_in_refusal(requirement, username, member_of)
+
+    async def _organizations(self, username: str) -> frozenset[str]:
+        [rows] = await self._db.snapshot((_USER_ORGS, {"username": username}))
+        return frozenset(str(org) for _, org in rows)
 
     async def inspect(self, path: Path) -> SignInRequirement:
         """Read and validate ``path`` now, uncached (``imagegate enforce-sign-in check``).

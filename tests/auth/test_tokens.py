@@ -61,6 +61,20 @@ def test_issued_tokens_carry_the_spec_claims() -> None:
     assert not verified.allows("repository", "library/alpine", "push")
 
 
+def test_tokens_are_standard_es256_jws_with_the_key_id() -> None:
+    """Signed without PyJWT's encoder: PyJWT (as any JOSE library) must still verify them."""
+    key = SigningKey.generate()
+    issuer = TokenIssuer(key, "imagegate")
+    token = issuer.issue("carol", "svc", [PULL], token_uuid="u-1").token
+    assert jwt.get_unverified_header(token) == {"alg": "ES256", "kid": key.key_id, "typ": "JWT"}
+    public = key.private_key.public_key()
+    claims = jwt.decode(token, public, algorithms=["ES256"], audience="svc", issuer="imagegate")
+    assert claims["sub"] == "carol" and claims["imagegate_access_token"] == "u-1"
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(tampered, public, algorithms=["ES256"], audience="svc")
+
+
 def test_the_certificate_verifies_the_tokens() -> None:
     key = SigningKey.generate()
     certificate = x509.load_pem_x509_certificate(key.certificate_pem())

@@ -72,12 +72,14 @@ def start_gateway(
         upstream_url: str,
         hub_api_url: str = "",
         upstream_credentials: tuple[str, str] | None = None,
+        database_url: str = "",
     ) -> Gateway:
         gateway = Gateway(
             tmp_path_factory.mktemp("gateway"),
             upstream_url=upstream_url,
             hub_api_url=hub_api_url,
             upstream_credentials=upstream_credentials,
+            database_url=database_url,
         )
         started.append(gateway)
         _RUNNING.append(gateway)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from typing import Any
 
 import jwt
+import pytest
 
 from tests.http.conftest import Gateway, basic
 
@@ -182,3 +185,40 @@ async def test_too_many_scopes_are_refused_with_a_clear_error(gateway: Gateway) 
         body = await response.json()
         assert body["error"] == "invalid_scope"
         assert "at most 50 scopes" in body["error_description"]
+
+
+async def _lines(caplog: pytest.LogCaptureFixture, count: int) -> list[logging.LogRecord]:
+    """The gateway's log records once ``count`` request lines are in (a request's line is
+    written as it ends, which may be just after the client has its answer)."""
+    for _ in range(100):
+        if sum(r.name == "imagegate.request" for r in caplog.records) >= count:
+            break
+        await asyncio.sleep(0.02)
+    return [r for r in caplog.records if r.name in ("imagegate.request", *DECISION_LOGGERS)]
+
+
+DECISION_LOGGERS = ("imagegate.auth", "imagegate.access")
+
+
+async def test_each_request_logs_one_line_with_what_it_decided(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        token = await gateway.token("repository:library/alpine:pull", ("bob", "bob-password"))
+        [line] = await _lines(caplog, 1)
+        assert line.getMessage().startswith("GET /token 200")
+        assert line.login == {"user": "bob", "outcome": "success", "reason": ""}  # type: ignore[attr-defined]
+        caplog.clear()
+
+        async with gateway.session.get(
+            f"{gateway.url}/v2/library/alpine/manifests/3",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response:
+            assert response.status == 200
+        [line] = await _lines(caplog, 1)
+        access = line.access  # type: ignore[attr-defined]
+        assert (access["user"], access["repository"], access["decision"]) == (
+            "bob",
+            "library/alpine",
+            "allowed",
+        )

@@ -436,3 +436,26 @@ async def test_each_decision_is_one_snapshot(
     assert len(snapshots) == 4 * 4 * 2
     # PostgreSQL snapshots are read transactions; SQLite ones bypass them.
     assert len(reads) == (len(snapshots) if database.backend == "postgresql" else 0)
+
+
+async def test_the_facts_are_read_once_until_anything_changes(
+    world: Services, access: AccessService, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decision runs every time; what it reads comes from the database once, then
+    again only after a change (here by another service object, as another process would)."""
+    reads = 0
+    snapshot = database.snapshot
+
+    async def counted(*queries: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await snapshot(*queries)
+
+    monkeypatch.setattr(database, "snapshot", counted)
+    app = parse_repository("acme/app")
+    assert (await access.decide_pull("bob", app)).orgs == ("acme",)
+    assert (await access.decide_pull("bob", app)).orgs == ("acme",)
+    assert reads == 1
+    await world.orgs.remove_member("acme", "bob")
+    assert (await access.decide_pull("bob", app)).orgs == ()
+    assert reads == 2

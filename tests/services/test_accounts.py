@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -328,3 +329,26 @@ async def test_an_outdated_hash_is_upgraded_on_sign_in(database: Database) -> No
     fresh = AccountService(database, hasher=stronger)
     assert await fresh.authenticate("alice", "pw") == "alice"
     assert stronger.verifications == 2
+
+
+async def test_a_token_that_signed_in_is_recognised_without_the_database_until_a_change(
+    accounts: AccountService, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another service object revokes it, as an admin command in another process would."""
+    await accounts.create_user("bob", None, "pw")
+    info, secret = await accounts.create_token("bob")
+    reads = 0
+    read = database.read
+
+    def counted() -> Any:
+        nonlocal reads
+        reads += 1
+        return read()
+
+    monkeypatch.setattr(database, "read", counted)
+    assert await accounts.authenticate("bob", secret) == "bob"
+    assert await accounts.authenticate("bob", secret) == "bob"
+    assert reads == 1
+    await AccountService(database).update_token("bob", info.uuid, active=False)
+    assert await accounts.authenticate("bob", secret) is None
+    assert reads == 2
