@@ -4,8 +4,11 @@ upstream name, or nowhere)."""
 
 from __future__ import annotations
 
+from imagegate.core.digests import Digest
 from imagegate.core.permissions import Permission
+from imagegate.storage.layout import Layout
 from tests.http.conftest import Gateway, Seeded
+from tests.support.polling import eventually
 
 
 async def _request(gateway: Gateway, method: str, path: str, token: str) -> tuple[int, bytes]:
@@ -35,6 +38,9 @@ async def test_a_mount_from_a_mirrored_name_finds_what_its_upstream_name_holds(
     layer = seeded.community.layer_digests[0]
     pull = await gateway.token("repository:acme/tool:pull", bob)
     assert (await _request(gateway, "GET", f"/v2/acme/tool/blobs/{layer}", pull))[0] == 200
+    # The last bytes reach the client once the digest checks out, just before the blob is
+    # renamed into the store; a mount finds only what is stored.
+    await eventually(lambda: Layout(gateway.settings.cache_dir).blob(Digest.parse(layer)).exists())
 
     response, token = await _mount(gateway, bob, "acme/copy", layer, "acme/tool")
     assert response.status == 201
