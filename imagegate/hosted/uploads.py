@@ -346,14 +346,17 @@ class UploadSessions:
             except FileNotFoundError:  # finished or cancelled by another process
                 self._sessions.pop(session.upload_id, None)
                 raise _unknown(session.upload_id) from None
+            held = False
             try:
                 await acquire(fd, fcntl.LOCK_EX)
+                held = True
                 await asyncio.to_thread(self._catch_up, session, fd)
                 yield
             finally:
                 await session.settle()  # a write still running is this request's to finish
-                session.mark = _new_mark()
-                os.pwrite(fd, session.mark, 0)
+                if held:  # a mark written without the lock could hide another's writes
+                    session.mark = _new_mark()
+                    os.pwrite(fd, session.mark, 0)
                 os.close(fd)  # and the flock with it
 
     def _catch_up(self, session: _Session, lock_fd: int) -> None:
