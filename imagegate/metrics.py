@@ -86,11 +86,20 @@ class Metrics:
 
 @contextlib.contextmanager
 def multiprocess_directory(path: Path) -> Iterator[str]:
-    """``path`` made a fresh private directory for the workers' metrics (what a killed
-    gateway left there is wiped), named in the environment the workers inherit."""
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(mode=0o700)
-    directory = str(path)
+    """A fresh private directory under ``path`` for this supervisor's workers' metrics,
+    named in the environment the workers inherit.
+
+    Each supervisor has its own (named by its pid): two gateways on one data directory
+    must not wipe each other's files. What a killed supervisor left is removed.
+    """
+    path.mkdir(mode=0o700, exist_ok=True)
+    for left in path.iterdir():
+        if not (left.name.isdigit() and _running(int(left.name))):
+            shutil.rmtree(left, ignore_errors=True)
+    own = path / str(os.getpid())
+    shutil.rmtree(own, ignore_errors=True)
+    own.mkdir(mode=0o700)
+    directory = str(own)
     os.environ[_DIRECTORY_VARIABLE] = directory
     # prometheus_client chooses where values live when it is imported, which the
     # supervisor did before it knew; forked workers inherit the choice made here.
@@ -101,6 +110,16 @@ def multiprocess_directory(path: Path) -> Iterator[str]:
         del os.environ[_DIRECTORY_VARIABLE]
         values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: not ours to judge
+        return True
+    return True
 
 
 def mark_process_dead(pid: int, *, directory: str) -> None:

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from imagegate.audit.recorder import CLOSE_TIMEOUT_SECONDS
+
 logger = logging.getLogger("imagegate.workers")
 
 MIN_BACKOFF_SECONDS = 0.5
@@ -47,7 +49,9 @@ MAX_BACKOFF_SECONDS = 30.0
 STABLE_SECONDS = 30.0
 # How long a worker may take to finish its requests once told to stop.
 GRACEFUL_SHUTDOWN_SECONDS = 30
-KILL_AFTER_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 10.0
+# Then the audit recorder writes what it holds, retrying for up to its close timeout;
+# only a worker still there after both (and a margin) is killed.
+KILL_AFTER_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + CLOSE_TIMEOUT_SECONDS + 10.0
 _POLL_SECONDS = 0.25
 
 
@@ -199,4 +203,8 @@ def _signal(process: BaseProcess, signum: int) -> None:
 def _worker(target: Target, sock: socket.socket) -> None:
     """A worker process: a process group of its own, then ``target`` (which serves)."""
     os.setpgid(0, 0)
+    # The supervisor's handlers came with the fork. Until uvicorn installs its own (once
+    # the worker serves), a stop must simply end the worker: it has nothing to drain yet.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     target(sock)

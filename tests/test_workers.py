@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from imagegate.metrics import multiprocess_directory
 from imagegate.workers import MAX_BACKOFF_SECONDS, MIN_BACKOFF_SECONDS, STABLE_SECONDS, backoff
 from tests.support.gateway import Gateway, process_running
 from tests.support.oci import (
@@ -131,3 +134,52 @@ def test_one_worker_stops_by_finishing_its_shutdown_not_by_its_signal(tmp_path: 
         assert gateway.worker_pids() == []  # the gateway is this one process
         assert get(gateway, "/healthz")[0] == 200
         assert gateway.stop() == 0
+
+
+SLOW_STARTUP = """
+import os, socket, sys, time
+from pathlib import Path
+from imagegate.workers import Supervisor
+
+def starting(sock):  # a worker still starting up: it never gets to serve
+    Path(sys.argv[1], str(os.getpid())).touch()
+    time.sleep(600)
+
+Supervisor(starting, socket.socket(), 2).run()
+"""
+
+
+def test_a_worker_told_to_stop_while_starting_stops(tmp_path: Path) -> None:
+    """The supervisor's own SIGTERM handler must not survive the fork: a worker that is
+    still starting (no uvicorn handler yet) stops at once instead of carrying on until
+    it is killed."""
+    started = tmp_path / "started"
+    started.mkdir()
+    parent = subprocess.Popen([sys.executable, "-c", SLOW_STARTUP, str(started)])
+    try:
+        until(lambda: len(list(started.iterdir())) == 2, "two workers starting")
+        workers = [int(path.name) for path in started.iterdir()]
+        parent.send_signal(signal.SIGTERM)
+        until(lambda: parent.poll() is not None, "the supervisor exits")
+        assert parent.returncode == 0
+        assert not any(process_running(pid) for pid in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_two_gateways_on_one_data_directory_keep_their_own_metrics(tmp_path: Path) -> None:
+    """Each supervisor counts in a directory of its own; one starting does not wipe
+    another's that is still running, and what a dead one left is removed."""
+    metrics = tmp_path / "metrics"
+    alive = metrics / str(os.getppid())  # a running process: another gateway
+    dead = metrics / "999999999"  # no such process: a killed gateway's leftovers
+    for directory in (alive, dead):
+        directory.mkdir(parents=True)
+        (directory / "counter_1.db").write_bytes(b"x")
+    with multiprocess_directory(metrics) as own:
+        assert Path(own) == metrics / str(os.getpid())
+        assert (alive / "counter_1.db").exists()
+        assert not dead.exists()
+    assert not Path(own).exists()
+    assert (alive / "counter_1.db").exists()

@@ -74,6 +74,10 @@ async def _with_login_orgs(conn: AsyncConnection, batch: Sequence[AuditEvent]) -
     return rows
 
 
+# How long closing keeps trying to write what is buffered (the database may be down).
+CLOSE_TIMEOUT_SECONDS = 30.0
+
+
 class AuditRecorder:
     """Batches audit events into the ``audit_events`` table off the request path.
 
@@ -92,7 +96,7 @@ class AuditRecorder:
         flush_interval: float = 0.2,
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
-        close_timeout: float = 30.0,
+        close_timeout: float = CLOSE_TIMEOUT_SECONDS,
         metrics: Metrics | None = None,
     ) -> None:
         if capacity < 1 or batch_size < 1:
